@@ -1,0 +1,134 @@
+"""The full set of config keys with their defaults, and checks of their values.
+
+Every experiment file under `configs/` starts from `default_config()` and overrides fields, so
+the resolved config always holds every key the trainer reads, and a locked config turns a
+mistyped override (`--config.dataset.imbalanse_factor=50`) into an error naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+
+import ml_collections
+
+DATASETS = ("digits_lt", "cifar10_lt", "cifar100_lt", "image_folder")
+SOURCES = ("digits", "files", "tfds", "image_folder")
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """Defaults: the LDAM/RIDE CIFAR-LT cross-entropy recipe (protocol.md)."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0  # training seed (init, sampler order, augmentation); the subset seed is separate
+
+  c.dataset = ml_collections.ConfigDict()
+  c.dataset.name = "cifar100_lt"  # one of DATASETS
+  c.dataset.source = "files"  # one of SOURCES
+  # Where local files live; "" means $LTJAX_DATA_DIR, else ./data.
+  c.dataset.data_dir = ""
+  c.dataset.imbalance_factor = 100.0
+  c.dataset.profile = "exp"
+  c.dataset.subset_seed = 0
+  c.dataset.val_per_class = 20
+  c.dataset.val_mode = "unused"  # "unused" | "reserve" | "none" (ltjax.data.validation)
+  c.dataset.val_seed = 1
+  # Digits only: n_max of the LT train split and the balanced test images per class.
+  c.dataset.n_max = 120
+  c.dataset.test_per_class = 40
+  # Image folders only (ImageNet-LT, Places-LT, iNaturalist lists: `relative/path label`).
+  c.dataset.train_list = ""
+  c.dataset.val_list = ""
+  c.dataset.test_list = ""
+  c.dataset.num_classes = 0
+  c.dataset.image_size = 224
+  # Smoke / debugging: keep at most this many val/test images per class (0 = all).
+  c.dataset.eval_per_class_limit = 0
+
+  c.sampler = "instance"  # "instance" | "class_balanced" | "sqrt"
+  c.augment = ml_collections.ConfigDict()
+  c.augment.crop_padding = 4
+  c.augment.flip = True
+
+  c.model = ml_collections.ConfigDict()
+  c.model.name = "cifar_resnet32"  # a key of ltjax.models.MODELS
+
+  c.loss = ml_collections.ConfigDict()
+  c.loss.name = "ce"  # a key of ltjax.losses.LOSSES
+
+  c.optimizer = ml_collections.ConfigDict()
+  c.optimizer.learning_rate = 0.1  # for train.batch_size; scale linearly if you change it
+  c.optimizer.momentum = 0.9
+  c.optimizer.nesterov = False
+  c.optimizer.weight_decay = 2e-4
+  c.optimizer.schedule = "multistep"  # "multistep" | "cosine" | "constant"
+  c.optimizer.warmup_epochs = 5
+  # The LDAM/RIDE references raise the lr once per epoch during warm-up; False = per step.
+  c.optimizer.warmup_per_epoch = True
+  c.optimizer.decay_epochs = (160, 180)
+  c.optimizer.decay_factors = (0.01, 0.0001)  # lr = base * factor from that epoch on
+
+  c.train = ml_collections.ConfigDict()
+  c.train.batch_size = 128  # global, over all devices and hosts
+  c.train.num_epochs = 200
+  c.train.steps_per_epoch_limit = 0  # smoke / debugging: cap the steps of each epoch (0 = all)
+  c.train.log_every_steps = 50
+  c.train.eval_every_epochs = 1
+  c.train.checkpoint_every_epochs = 10
+  c.train.keep_checkpoints = 2
+  c.train.eval_batch_size = 500
+  # Which weights are tested at the end: "best_val" (selected on the held-out validation
+  # split) or "last". Test is evaluated once, after selection.
+  c.train.select = "best_val"
+
+  c.debug = ml_collections.ConfigDict()
+  # Fault injection for the resume test: SIGKILL the process right after this global step.
+  c.debug.kill_at_step = -1
+  return c
+
+
+def data_dir(config: ml_collections.ConfigDict) -> str:
+  """The resolved local data directory."""
+  return config.dataset.data_dir or os.environ.get("LTJAX_DATA_DIR", "data")
+
+
+def _choice(value, allowed, key):
+  if value not in allowed:
+    raise ValueError(f"config.{key}={value!r} is not valid; choose one of {list(allowed)}")
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Raises ValueError naming the key and the fix for an invalid config value."""
+  _choice(config.dataset.name, DATASETS, "dataset.name")
+  _choice(config.dataset.source, SOURCES, "dataset.source")
+  _choice(config.dataset.profile, ("exp", "step"), "dataset.profile")
+  _choice(config.dataset.val_mode, ("unused", "reserve", "none"), "dataset.val_mode")
+  _choice(config.sampler, ("instance", "class_balanced", "sqrt"), "sampler")
+  _choice(config.optimizer.schedule, ("multistep", "cosine", "constant"), "optimizer.schedule")
+  _choice(config.train.select, ("best_val", "last"), "train.select")
+  if config.dataset.imbalance_factor < 1:
+    raise ValueError("config.dataset.imbalance_factor must be >= 1 (n_max / n_min), got "
+                     f"{config.dataset.imbalance_factor}")
+  if len(config.optimizer.decay_epochs) != len(config.optimizer.decay_factors):
+    raise ValueError("config.optimizer.decay_epochs and decay_factors must have equal length")
+  for key in ("batch_size", "num_epochs", "eval_batch_size", "checkpoint_every_epochs",
+              "eval_every_epochs", "log_every_steps"):
+    if config.train[key] <= 0:
+      raise ValueError(f"config.train.{key} must be positive, got {config.train[key]}")
+  if config.dataset.source == "image_folder" and not config.dataset.train_list:
+    raise ValueError("dataset.source='image_folder' needs config.dataset.train_list (and "
+                     "val_list / test_list) pointing at `relative/path label` list files")
+
+
+def shrink_for_smoke(c: ml_collections.ConfigDict, model_name: str) -> ml_collections.ConfigDict:
+  """Shrinks a config so the whole run takes seconds on CPU (same code paths, tiny sizes)."""
+  c.model.name = model_name
+  c.train.num_epochs = 2
+  c.train.steps_per_epoch_limit = 3
+  c.train.batch_size = 16
+  c.train.eval_batch_size = 64
+  c.train.log_every_steps = 1
+  c.train.checkpoint_every_epochs = 1
+  c.optimizer.warmup_epochs = 1
+  c.optimizer.decay_epochs = (1,)
+  c.optimizer.decay_factors = (0.1,)
+  c.dataset.eval_per_class_limit = 3
+  return c

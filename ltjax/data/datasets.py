@@ -1,0 +1,145 @@
+"""Builds the train / val / test splits a config names, with the long-tail protocol applied."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Sequence
+
+import ml_collections
+import numpy as np
+
+from ltjax import config as config_lib
+from ltjax.data import arrays
+from ltjax.data import augment
+from ltjax.data import digits
+from ltjax.data import validation
+
+# TFDS builder name and class count of each CIFAR-LT dataset.
+_CIFAR = {"cifar10_lt": ("cifar10", 10), "cifar100_lt": ("cifar100", 100)}
+
+
+@dataclasses.dataclass
+class DatasetSplits:
+  """Everything the trainer needs to know about the data.
+
+  `train`, `val` and `test` are ArraySplit or ImageFolderSplit (anything with `labels`,
+  `gather(indices)`, `image_shape`, `len()`); `val` is None when no validation split exists.
+  """
+
+  name: str
+  train: Any
+  val: Any
+  test: Any
+  num_classes: int
+  class_names: list[str]
+  mean: Sequence[float]
+  std: Sequence[float]
+
+  @property
+  def class_counts(self) -> np.ndarray:
+    """(C,) training images per class."""
+    return np.bincount(self.train.labels, minlength=self.num_classes)
+
+
+def _limit_per_class(split, limit: int):
+  """The first `limit` images of each class (smoke runs), order otherwise kept."""
+  if not limit or split is None:
+    return split
+  labels = np.asarray(split.labels)
+  keep = np.concatenate([np.where(labels == c)[0][:limit] for c in np.unique(labels)])
+  return split.subset(np.sort(keep))
+
+
+def _check_labels(split, num_classes: int, what: str) -> None:
+  labels = np.asarray(split.labels)
+  if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+    raise ValueError(f"{what} labels lie in [{labels.min()}, {labels.max()}] but the dataset "
+                     f"has {num_classes} classes; check dataset.num_classes and the label file")
+
+
+def _cifar_lt(dc: ml_collections.ConfigDict, data_dir: str) -> DatasetSplits:
+  tfds_name, num_classes = _CIFAR[dc.name]
+  if dc.source == "files":
+    from ltjax.data import cifar_files  # pylint: disable=g-import-not-at-top
+    train_full, test, names = cifar_files.load_cifar(tfds_name, data_dir)
+  elif dc.source == "tfds":
+    from ltjax.data import tfds_source  # pylint: disable=g-import-not-at-top
+    tfds_dir = dc.data_dir or None
+    train_full = tfds_source.load_tfds_arrays(tfds_name, "train", tfds_dir)
+    test = tfds_source.load_tfds_arrays(tfds_name, "test", tfds_dir)
+    names = tfds_source.class_names(tfds_name, tfds_dir) or [str(i) for i in range(num_classes)]
+  else:
+    raise ValueError(f"dataset {dc.name} reads from source 'files' or 'tfds', not {dc.source!r}")
+  train_idx, val_idx = validation.lt_train_and_val_indices(
+      train_full.labels, dc.imbalance_factor, profile=dc.profile, subset_seed=dc.subset_seed,
+      val_per_class=dc.val_per_class, val_mode=dc.val_mode, val_seed=dc.val_seed)
+  val = train_full.subset(val_idx) if len(val_idx) else None
+  return DatasetSplits(dc.name, train_full.subset(train_idx), val, test, num_classes,
+                       list(names), augment.CIFAR_MEAN, augment.CIFAR_STD)
+
+
+def _digits_lt(dc: ml_collections.ConfigDict) -> DatasetSplits:
+  splits = digits.digits_lt_splits(dc.imbalance_factor, dc.n_max, dc.test_per_class,
+                                   dc.val_per_class, dc.profile, dc.subset_seed)
+  # Digits' own statistics (uint8-scaled) over the whole set; one grey channel.
+  return DatasetSplits("digits_lt", splits["train"], splits["val"] if dc.val_per_class else None,
+                       splits["test"], 10, [str(i) for i in range(10)], (0.3053,), (0.3759,))
+
+
+def _image_folder(dc: ml_collections.ConfigDict, data_dir: str) -> DatasetSplits:
+  from ltjax.data import image_folder  # pylint: disable=g-import-not-at-top
+  if dc.num_classes <= 0:
+    raise ValueError("dataset.source='image_folder' needs config.dataset.num_classes "
+                     "(1000 for ImageNet-LT, 365 for Places-LT, 8142 for iNaturalist 2018)")
+
+  def load(list_file):
+    if not list_file:
+      return None
+    path = list_file if os.path.isabs(list_file) else os.path.join(data_dir, list_file)
+    return image_folder.ImageFolderSplit(data_dir, path, dc.image_size, dc.num_classes)
+
+  train, val, test = load(dc.train_list), load(dc.val_list), load(dc.test_list)
+  if test is None:
+    raise ValueError("dataset.test_list is empty: image-folder datasets need a test list")
+  return DatasetSplits(dc.name, train, val, test, dc.num_classes,
+                       [str(i) for i in range(dc.num_classes)], augment.IMAGENET_MEAN,
+                       augment.IMAGENET_STD)
+
+
+def build_splits(config: ml_collections.ConfigDict) -> DatasetSplits:
+  """Loads the dataset `config.dataset` names and applies the long-tail protocol.
+
+  Args:
+    config: the full experiment config (reads `config.dataset`).
+
+  Returns:
+    DatasetSplits with the LT train split, held-out val (or None) and the balanced test split.
+  """
+  dc = config.dataset
+  if dc.name == "digits_lt":
+    splits = _digits_lt(dc)
+  elif dc.name in _CIFAR:
+    splits = _cifar_lt(dc, config_lib.data_dir(config))
+  else:
+    splits = _image_folder(dc, config_lib.data_dir(config))
+  for what in ("train", "val", "test"):
+    if getattr(splits, what) is not None:
+      _check_labels(getattr(splits, what), splits.num_classes, what)
+  splits.val = _limit_per_class(splits.val, dc.eval_per_class_limit)
+  splits.test = _limit_per_class(splits.test, dc.eval_per_class_limit)
+  return splits
+
+
+def describe(splits: DatasetSplits) -> str:
+  """One line per split: sizes and the head/tail counts, for logs."""
+  counts = splits.class_counts
+  lines = [f"{splits.name}: {splits.num_classes} classes; train {len(splits.train)} images "
+           f"({counts.max()}..{counts.min()} per class, imbalance {counts.max() / max(counts.min(), 1):.1f})"]
+  for what in ("val", "test"):
+    split = getattr(splits, what)
+    lines.append(f"  {what}: {0 if split is None else len(split)} images")
+  return "\n".join(lines)
+
+
+__all__ = ["DatasetSplits", "build_splits", "describe", "arrays"]

@@ -1,0 +1,52 @@
+"""Exact evaluation of a split on the `data` mesh: padded batches, masked sums, host totals."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Iterator
+
+import jax
+import numpy as np
+
+from ltjax import metrics as metrics_lib
+from ltjax import sharding
+
+
+def eval_batch_size(requested: int) -> int:
+  """The eval batch rounded up to a multiple of the device count (padding keeps it exact)."""
+  d = jax.device_count()
+  return int(math.ceil(requested / d) * d)
+
+
+def local_eval_batches(split, global_batch: int, process_index: int = 0,
+                       process_count: int = 1) -> Iterator[dict[str, np.ndarray]]:
+  """This process's padded eval batches; every process yields the same number of batches.
+
+  Each process takes a contiguous 1/process_count of the split; the last batches are padded
+  with copies of example 0 carrying mask 0, so sums over masked examples stay exact.
+  """
+  n = len(split)
+  local_batch = global_batch // process_count
+  per_process = int(math.ceil(n / process_count))
+  num_batches = max(1, int(math.ceil(per_process / local_batch)))
+  mine = np.arange(process_index * per_process, min(n, (process_index + 1) * per_process))
+  labels = np.asarray(split.labels)
+  for b in range(num_batches):
+    idx = mine[b * local_batch:(b + 1) * local_batch]
+    mask = np.zeros((local_batch,), np.float32)
+    mask[:len(idx)] = 1.0
+    padded = np.concatenate([idx, np.zeros((local_batch - len(idx),), idx.dtype)])
+    yield {"image": split.gather(padded), "label": labels[padded].astype(np.int32),
+           "mask": mask}
+
+
+def evaluate_split(eval_step: Callable, state: Any, split, class_counts: np.ndarray,
+                   mesh: jax.sharding.Mesh, batch_size: int) -> dict[str, Any]:
+  """Runs the jitted `eval_step` over a whole split and returns `metrics.summarize` output."""
+  global_batch = eval_batch_size(batch_size)
+  sums = None
+  for local in local_eval_batches(split, global_batch, jax.process_index(),
+                                  jax.process_count()):
+    batch_sums = eval_step(state, sharding.global_batch(mesh, local))
+    sums = metrics_lib.add_sums(sums, jax.device_get(batch_sums))
+  return metrics_lib.summarize(sums, class_counts)

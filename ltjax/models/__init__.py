@@ -1,0 +1,52 @@
+"""Backbones and a name -> constructor registry.
+
+Every model is a Flax Linen module whose `__call__(x, train=False)` maps
+normalised NHWC float images to `(logits, features)`: float32 logits and a dict
+with at least "pooled", the (B, D) input of the classifier.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import flax.linen as nn
+
+from ltjax.models import resnet
+from ltjax.models import resnet_cifar
+from ltjax.models import small_cnn
+from ltjax.models.resnet import ResNet
+from ltjax.models.resnet_cifar import CifarResNet
+from ltjax.models.small_cnn import SmallCNN
+
+# name -> callable(num_classes, **kwargs) returning an unbound module.
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "cifar_resnet32": resnet_cifar.cifar_resnet32,
+    "cifar_resnet_tiny": resnet_cifar.cifar_resnet_tiny,
+    "small_cnn": small_cnn.SmallCNN,
+    "resnet50": resnet.resnet50,
+    "resnext50_32x4d": resnet.resnext50_32x4d,
+    "resnet_tiny": resnet.resnet_tiny,
+}
+
+
+def build_model(name: str, num_classes: int, **kwargs: Any) -> nn.Module:
+  """Builds a registered model.
+
+  Args:
+    name: a key of `MODELS`.
+    num_classes: number of output logits.
+    **kwargs: extra module fields, e.g. `dtype` or `normed_classifier`.
+
+  Returns:
+    The (unbound) Flax module.
+
+  Raises:
+    ValueError: if `name` is not registered.
+  """
+  if name not in MODELS:
+    raise ValueError(
+        f"Unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
+  return MODELS[name](num_classes=num_classes, **kwargs)
+
+
+__all__ = ["MODELS", "build_model", "CifarResNet", "ResNet", "SmallCNN"]

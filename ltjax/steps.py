@@ -1,0 +1,102 @@
+"""The train state and the pure train / eval step functions.
+
+`make_train_step` returns `train_step(state, batch, rng) -> (state, metrics)`: augmentation,
+forward, loss, backward and update in one function that the trainer jits once with the state
+donated. The same step runs on one device or many: the batch is a global array sharded over the
+`data` mesh axis and the state is replicated.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import flax
+from flax import linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from ltjax import losses as losses_lib
+from ltjax import metrics as metrics_lib
+from ltjax.data import augment
+
+
+class TrainState(flax.struct.PyTreeNode):
+  """Everything a training step reads and writes (Orbax saves exactly this)."""
+
+  step: jax.Array
+  params: Any
+  batch_stats: Any
+  opt_state: Any
+
+
+def init_state(model: nn.Module, tx: optax.GradientTransformation, rng: jax.Array,
+               image_shape: Sequence[int]) -> TrainState:
+  """Initial parameters, BatchNorm statistics and optimizer state (pure; jit it to place it)."""
+  variables = model.init(rng, jnp.zeros((1, *image_shape), jnp.float32), train=False)
+  params = variables["params"]
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                    batch_stats=variables.get("batch_stats", {}), opt_state=tx.init(params))
+
+
+def make_train_step(model: nn.Module, tx: optax.GradientTransformation,
+                    loss_fn: Callable[..., jax.Array], class_counts: jax.Array,
+                    schedule: optax.Schedule, *, mean: Sequence[float], std: Sequence[float],
+                    crop_padding: int, flip: bool) -> Callable:
+  """Builds the pure training step.
+
+  Args:
+    model: a Linen classifier returning (logits, features).
+    tx: the optax optimizer.
+    loss_fn: per-example loss `(logits, labels, class_counts) -> (B,)`.
+    class_counts: (C,) training images per class, passed to the loss.
+    schedule: lr(step), only reported in the metrics.
+    mean, std: per-channel normalisation.
+    crop_padding, flip: on-device augmentation.
+
+  Returns:
+    train_step(state, batch, rng) -> (state, metrics); batch = {"image": uint8 (B,H,W,C),
+    "label": int32 (B,)}, optionally "weight" (B,) per-example loss weights.
+  """
+
+  def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array):
+    rng = jax.random.fold_in(rng, state.step)
+    images = augment.random_crop_flip(batch["image"], rng, padding=crop_padding, flip=flip)
+    images = augment.normalize(images, mean, std)
+    weights = batch.get("weight")
+
+    def objective(params):
+      (logits, _), new_vars = model.apply(
+          {"params": params, "batch_stats": state.batch_stats}, images, train=True,
+          mutable=["batch_stats"])
+      per_example = loss_fn(logits, batch["label"], class_counts)
+      return losses_lib.weighted_mean(per_example, weights), (logits, new_vars)
+
+    (loss, (logits, new_vars)), grads = jax.value_and_grad(objective, has_aux=True)(
+        state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    new_state = state.replace(step=state.step + 1, params=optax.apply_updates(state.params,
+                                                                              updates),
+                              batch_stats=new_vars.get("batch_stats", {}), opt_state=opt_state)
+    metrics = {
+        "loss": loss,
+        "accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["label"]),
+        "learning_rate": schedule(state.step),
+        "grad_norm": optax.global_norm(grads),
+    }
+    return new_state, metrics
+
+  return train_step
+
+
+def make_eval_step(model: nn.Module, *, mean: Sequence[float],
+                   std: Sequence[float]) -> Callable:
+  """eval_step(state, batch) -> masked metric sums; batch has "image", "label", "mask"."""
+
+  def eval_step(state: TrainState, batch: dict[str, jax.Array]):
+    images = augment.normalize(batch["image"], mean, std)
+    logits, _ = model.apply({"params": state.params, "batch_stats": state.batch_stats}, images,
+                            train=False)
+    return metrics_lib.eval_sums(logits, batch["label"], batch["mask"])
+
+  return eval_step

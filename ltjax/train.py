@@ -1,0 +1,213 @@
+"""The training loop: data, sharded init, resume, jitted steps, evaluation, results.
+
+`train_and_evaluate(config, workdir)` is the whole job behind `python -m ltjax.main`; it is a
+library function so notebooks and tests call it directly.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import time
+from typing import Any
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from ltjax import checkpoint
+from ltjax import config as config_lib
+from ltjax import evaluate
+from ltjax import losses
+from ltjax import metric_log
+from ltjax import models
+from ltjax import optim
+from ltjax import results as results_lib
+from ltjax import sharding
+from ltjax import steps
+from ltjax.data import datasets
+from ltjax.data import samplers
+
+
+def _data_position(step: int, sampler: samplers.IndexSampler, config) -> dict[str, Any]:
+  epoch, batch = sampler.position(step)
+  return {"step": int(step), "epoch": epoch, "batch_in_epoch": batch,
+          "steps_per_epoch": sampler.steps_per_epoch, "sampler": config.sampler,
+          "seed": config.seed, "train_size": int(len(sampler.labels))}
+
+
+def _check_resume_position(saved: dict[str, Any], expected: dict[str, Any], workdir: str):
+  """A checkpoint only resumes the same sample stream if the data setup is unchanged."""
+  for key in ("steps_per_epoch", "sampler", "seed", "train_size"):
+    if saved.get(key) != expected[key]:
+      raise ValueError(
+          f"the checkpoint in {workdir} was written with {key}={saved.get(key)!r}, but this "
+          f"config gives {expected[key]!r}; resume with the original config or use a fresh "
+          "--workdir")
+
+
+class _Progress:
+  """steps/s and ETA for the log."""
+
+  def __init__(self, start_step: int, total_steps: int):
+    self.total = total_steps
+    self.last_step, self.last_time = start_step, time.time()
+
+  def line(self, step: int, m: dict[str, float]) -> str:
+    now = time.time()
+    rate = (step - self.last_step) / max(now - self.last_time, 1e-9)
+    self.last_step, self.last_time = step, now
+    eta = (self.total - step) / max(rate, 1e-9)
+    return (f"step {step}/{self.total} | {rate:.1f} steps/s | ETA {eta / 60:.1f} min | "
+            f"loss {m['loss']:.4f} | acc {100 * m['accuracy']:.1f}% | lr {m['learning_rate']:.4g}")
+
+
+def _log_train_metrics(step, m, progress, log):
+  m = {k: float(v) for k, v in jax.device_get(m).items()}
+  if not np.isfinite(m["loss"]):
+    raise FloatingPointError(f"the training loss became {m['loss']} at step {step}; lower "
+                             "optimizer.learning_rate or check the data")
+  logging.info(progress.line(step, m))
+  log.write(step, {f"train/{k}": v for k, v in m.items()})
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+  """Trains, selects on validation, tests once, and writes `<workdir>/results.json`.
+
+  Resumes automatically from the latest checkpoint in `workdir`.
+
+  Returns:
+    The results dict written to results.json.
+  """
+  config_lib.validate(config)
+  os.makedirs(workdir, exist_ok=True)
+  mesh = sharding.make_data_mesh()
+  sharding.check_batch_size(config.train.batch_size)
+  splits = datasets.build_splits(config)
+  class_counts = splits.class_counts
+  logging.info("%s\ndevices: %d (%s), processes: %d, per-device batch %d", datasets.describe(
+      splits), jax.device_count(), jax.devices()[0].platform, jax.process_count(),
+               config.train.batch_size // jax.device_count())
+
+  model = models.build_model(config.model.name, splits.num_classes)
+  sampler = samplers.IndexSampler(
+      splits.train.labels, config.sampler, config.seed, config.train.batch_size,
+      jax.process_index(), jax.process_count(), config.train.steps_per_epoch_limit)
+  steps_per_epoch = sampler.steps_per_epoch
+  total_steps = steps_per_epoch * config.train.num_epochs
+  schedule = optim.learning_rate_schedule(config.optimizer, steps_per_epoch,
+                                          config.train.num_epochs)
+  tx = optim.build_optimizer(config.optimizer, schedule)
+
+  init_rng, train_rng = jax.random.split(jax.random.key(config.seed))
+  init_fn = functools.partial(steps.init_state, model, tx,
+                              image_shape=splits.train.image_shape)
+  # Initialise abstractly, then create the state directly with its (replicated) sharding.
+  abstract_state = jax.eval_shape(init_fn, init_rng)
+  replicated = sharding.replicated(mesh)
+  state_sharding = jax.tree.map(lambda _: replicated, abstract_state)
+  abstract_placed = jax.tree.map(
+      lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract_state,
+      state_sharding)
+
+  ckpt = checkpoint.Checkpointer(os.path.join(workdir), config.train.keep_checkpoints)
+  restored = ckpt.restore_latest(abstract_placed)
+  if restored is None:
+    state = jax.jit(init_fn, out_shardings=state_sharding)(init_rng)
+  else:
+    state, position = restored
+    _check_resume_position(position, _data_position(position["step"], sampler, config),
+                           workdir)
+  start_step = int(jax.device_get(state.step))
+  if start_step:
+    logging.info("resumed at step %d (epoch %d)", start_step, start_step // steps_per_epoch)
+
+  loss_fn = losses.get_loss(config.loss.name)
+  counts_device = jax.device_put(jnp.asarray(class_counts, jnp.float32), replicated)
+  train_step = jax.jit(
+      steps.make_train_step(model, tx, loss_fn, counts_device, schedule, mean=splits.mean,
+                            std=splits.std, crop_padding=config.augment.crop_padding,
+                            flip=config.augment.flip),
+      donate_argnums=(0,), out_shardings=(state_sharding, replicated))
+  eval_step = jax.jit(steps.make_eval_step(model, mean=splits.mean, std=splits.std),
+                      out_shardings=replicated)
+  run_eval = functools.partial(evaluate.evaluate_split, eval_step, class_counts=class_counts,
+                               mesh=mesh, batch_size=config.train.eval_batch_size)
+
+  log = metric_log.MetricLog(workdir)
+  if jax.process_index() == 0:
+    results_lib.write_json_atomically(os.path.join(workdir, "config.json"), config.to_dict())
+  progress = _Progress(start_step, total_steps)
+  pending = None  # (step, metrics) fetched one step late so the host never waits on the device
+  train_labels = np.asarray(splits.train.labels, np.int32)
+  for step in range(start_step, total_steps):
+    epoch, batch_in_epoch = sampler.position(step)
+    idx = sampler.local_indices(epoch, batch_in_epoch)
+    batch = sharding.global_batch(mesh, {"image": splits.train.gather(idx),
+                                         "label": train_labels[idx]})
+    state, step_metrics = train_step(state, batch, train_rng)
+    if pending is not None:
+      _log_train_metrics(*pending, progress, log)
+      pending = None
+    if (step + 1) % config.train.log_every_steps == 0:
+      pending = (step + 1, step_metrics)
+    if step + 1 == config.debug.kill_at_step:
+      os.kill(os.getpid(), signal.SIGKILL)  # fault injection for the resume test
+    if (step + 1) % steps_per_epoch:
+      continue
+    # End of an epoch: validate, keep the best, checkpoint for resume.
+    done_epochs, last = epoch + 1, step + 1 == total_steps
+    if pending is not None:
+      _log_train_metrics(*pending, progress, log)
+      pending = None
+    if splits.val is not None and (done_epochs % config.train.eval_every_epochs == 0 or last):
+      val = run_eval(state, splits.val)
+      logging.info("epoch %d: val top1 %.2f%% (many %s / medium %s / few %s)", done_epochs,
+                   100 * val["top1"], *(results_lib._pct(val[b]).strip()  # pylint: disable=protected-access
+                                        for b in ("many", "medium", "few")))
+      log.write(step + 1, {"val/top1": val["top1"], "val/many": val["many"],
+                           "val/medium": val["medium"], "val/few": val["few"],
+                           "val/ece": val["ece"], "val/nll": val["nll"], "epoch": done_epochs})
+      ckpt.save_if_best(step + 1, state, val["top1"])
+    if done_epochs % config.train.checkpoint_every_epochs == 0 or last:
+      ckpt.save(step + 1, state, _data_position(step + 1, sampler, config))
+  ckpt.wait()
+
+  selected_step = int(jax.device_get(state.step))
+  if config.train.select == "best_val" and splits.val is not None:
+    best = ckpt.restore_best(abstract_placed)
+    if best is not None:
+      selected_step, state = best
+  ckpt.close()
+  split_results = {}
+  if splits.val is not None:
+    split_results["val"] = run_eval(state, splits.val)
+  split_results["test"] = run_eval(state, splits.test)  # evaluated once, after selection
+  out = {
+      "config": config.to_dict(),
+      "dataset": splits.name,
+      "class_names": splits.class_names,
+      "class_counts": class_counts.tolist(),
+      "split_sizes": {k: (0 if getattr(splits, k) is None else len(getattr(splits, k)))
+                      for k in ("train", "val", "test")},
+      "selection": config.train.select if splits.val is not None else "last",
+      "selected_step": selected_step,
+      "total_steps": total_steps,
+      "num_devices": jax.device_count(),
+      "num_processes": jax.process_count(),
+      **split_results,
+  }
+  if jax.process_index() == 0:
+    results_lib.write_json_atomically(os.path.join(workdir, "results.json"), out)
+    results_lib.plot_per_class_accuracy(
+        os.path.join(workdir, "per_class_accuracy.png"), class_counts,
+        split_results["test"]["per_class"],
+        f"{splits.name}: test top-1 {100 * split_results['test']['top1']:.1f}%")
+    table = results_lib.format_table(split_results)
+    print(table, flush=True)
+    print(f"results written to {os.path.join(workdir, 'results.json')}", flush=True)
+  log.close()
+  return out

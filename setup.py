@@ -1,0 +1,31 @@
+"""ltjax: long-tailed image recognition in JAX/Flax."""
+
+import setuptools
+
+setuptools.setup(
+    name="ltjax",
+    version="0.1.0",
+    description="Long-tailed image recognition in JAX/Flax: RIDE, DLSA, category "
+                "extrapolation and the baselines, as pure composable functions.",
+    packages=setuptools.find_packages(include=["ltjax", "ltjax.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "jax>=0.8,<0.11",
+        "flax>=0.11,<0.13",
+        "optax>=0.2.6,<0.3",
+        "orbax-checkpoint>=0.11,<0.13",
+        "tensorflow-datasets>=4.9.8,<4.10",
+        "ml-collections>=1.0,<1.2",
+        "chex>=0.1.90,<0.2",
+        "numpy>=1.26,<2.5",
+        "scikit-learn>=1.5,<1.10",
+        "matplotlib>=3.8,<3.12",
+        "pillow>=10,<14",
+        "tensorboardX>=2.6,<2.7",
+        "absl-py>=2.1,<3",
+    ],
+    extras_require={
+        "test": ["pytest>=8,<10", "pytest-xdist>=3.6,<4"],
+    },
+    entry_points={"console_scripts": ["ltjax-train=ltjax.main:run"]},
+)

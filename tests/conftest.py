@@ -1,0 +1,50 @@
+"""Test set-up: 4 fake CPU devices (set before JAX starts) and shared fixtures."""
+
+import os
+import pickle
+
+# Must happen before jax is imported anywhere: the tests exercise a 4-device `data` mesh.
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                           " --xla_force_host_platform_device_count=4").strip()
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import numpy as np  # pylint: disable=g-import-not-at-top
+import pytest  # pylint: disable=g-import-not-at-top
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_CIFAR10 = os.path.join(os.path.dirname(REPO), "shared", "data", "cifar10.npz")
+
+
+@pytest.fixture(scope="session")
+def shared_cifar10_dir():
+  """Directory holding the real (JPEG-degraded) cifar10.npz, or skip when absent."""
+  if not os.path.exists(SHARED_CIFAR10):
+    pytest.skip("../shared/data/cifar10.npz not present")
+  return os.path.dirname(SHARED_CIFAR10)
+
+
+def write_fake_cifar100(root: str, per_class: int = 20, test_per_class: int = 4,
+                        seed: int = 0) -> str:
+  """A small `cifar-100-python` folder in the real layout (pickled dicts with bytes keys)."""
+  rng = np.random.RandomState(seed)
+  folder = os.path.join(root, "cifar-100-python")
+  os.makedirs(folder, exist_ok=True)
+
+  def dump(name, n_per_class):
+    labels = np.tile(np.arange(100), n_per_class)
+    rng.shuffle(labels)
+    data = rng.randint(0, 256, size=(len(labels), 3072), dtype=np.uint8)
+    with open(os.path.join(folder, name), "wb") as f:
+      pickle.dump({b"data": data, b"fine_labels": labels.tolist(),
+                   b"coarse_labels": (labels // 5).tolist()}, f)
+
+  dump("train", per_class)
+  dump("test", test_per_class)
+  with open(os.path.join(folder, "meta"), "wb") as f:
+    pickle.dump({b"fine_label_names": [f"c{i}".encode() for i in range(100)]}, f)
+  return root
+
+
+@pytest.fixture
+def fake_cifar100_dir(tmp_path):
+  return write_fake_cifar100(str(tmp_path))

@@ -1,0 +1,48 @@
+"""On-device pad-crop-flip augmentation and normalisation."""
+
+import jax
+import numpy as np
+
+from ltjax import data
+
+
+def _images(batch=8, size=6):
+  return np.arange(batch * size * size * 3, dtype=np.int64).reshape(batch, size, size, 3) % 251
+
+
+def test_shapes_dtype_and_determinism():
+  x = _images().astype(np.uint8)
+  rng = jax.random.key(0)
+  a = data.random_crop_flip(x, rng, padding=2)
+  assert a.shape == x.shape and a.dtype == np.uint8
+  np.testing.assert_array_equal(a, data.random_crop_flip(x, rng, padding=2))
+  assert not np.array_equal(a, data.random_crop_flip(x, jax.random.key(1), padding=2))
+
+
+def test_each_output_is_a_window_of_the_padded_image_maybe_flipped():
+  x = (_images() + 1).astype(np.uint8)  # no zero pixels, so padding is recognisable
+  out = np.asarray(data.random_crop_flip(x, jax.random.key(3), padding=2))
+  shifts = set()
+  for img, res in zip(x, out):
+    padded = np.pad(img, ((2, 2), (2, 2), (0, 0)))
+    windows = [(dy, dx, f) for dy in range(5) for dx in range(5) for f in (False, True)
+               if np.array_equal((padded[dy:dy + 6, dx:dx + 6][:, ::-1] if f else
+                                  padded[dy:dy + 6, dx:dx + 6]), res)]
+    assert windows, "output is not a crop of the zero-padded input"
+    shifts.add(windows[0])
+  assert len(shifts) > 1  # examples get different crops
+
+
+def test_no_padding_no_flip_is_identity_and_flip_only_flips():
+  x = _images().astype(np.uint8)
+  np.testing.assert_array_equal(data.random_crop_flip(x, jax.random.key(0), padding=0,
+                                                      flip=False), x)
+  out = np.asarray(data.random_crop_flip(x, jax.random.key(0), padding=0, flip=True))
+  for img, res in zip(x, out):
+    assert np.array_equal(res, img) or np.array_equal(res, img[:, ::-1])
+
+
+def test_normalize():
+  x = np.full((1, 2, 2, 3), 255, np.uint8)
+  out = np.asarray(data.normalize(x, (0.5, 0.5, 0.5), (0.25, 0.5, 1.0)))
+  np.testing.assert_allclose(out[0, 0, 0], [2.0, 1.0, 0.5], rtol=1e-6)

@@ -1,0 +1,56 @@
+"""Tests for the model registry and the shared (logits, features) contract."""
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from ltjax import models
+
+_INPUT_SHAPES = {
+    "cifar_resnet32": (2, 32, 32, 3),
+    "cifar_resnet_tiny": (2, 32, 32, 3),
+    "small_cnn": (2, 8, 8, 1),
+    "resnet50": (2, 64, 64, 3),
+    "resnext50_32x4d": (2, 64, 64, 3),
+    "resnet_tiny": (2, 32, 32, 3),
+}
+
+
+def test_registry_names():
+  assert set(models.MODELS) == set(_INPUT_SHAPES)
+
+
+@pytest.mark.parametrize("name", sorted(_INPUT_SHAPES))
+def test_every_model_follows_the_contract(name):
+  model = models.build_model(name, num_classes=5)
+  x = jnp.zeros(_INPUT_SHAPES[name])
+
+  def forward():
+    variables = model.init(jax.random.key(0), x)
+    return variables, model.apply(variables, x, train=True,
+                                  mutable=["batch_stats"])
+
+  # eval_shape: shapes only, so even ResNet-50 costs just a trace.
+  variables, ((logits, features), updates) = jax.eval_shape(forward)
+  assert set(variables) == {"params", "batch_stats"}
+  assert set(updates) == {"batch_stats"}
+  assert logits.shape == (2, 5) and logits.dtype == jnp.float32
+  assert features["pooled"].ndim == 2 and features["pooled"].shape[0] == 2
+  assert model.dtype == jnp.float32
+
+
+def test_kwargs_are_forwarded():
+  model = models.build_model("cifar_resnet32", 100, dtype=jnp.bfloat16,
+                             normed_classifier=True)
+  assert isinstance(model, models.CifarResNet)
+  assert model.dtype == jnp.bfloat16 and model.normed_classifier
+  assert model.num_classes == 100 and tuple(model.num_blocks) == (5, 5, 5)
+  assert isinstance(models.build_model("resnext50_32x4d", 3), models.ResNet)
+  assert isinstance(models.build_model("small_cnn", 3), models.SmallCNN)
+
+
+def test_unknown_name_lists_known_names():
+  with pytest.raises(ValueError, match="unknown_net") as excinfo:
+    models.build_model("unknown_net", 10)
+  for name in models.MODELS:
+    assert name in str(excinfo.value)
