@@ -82,7 +82,7 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation,
         "loss": loss,
         "accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["label"]),
         "learning_rate": schedule(state.step),
-        "grad_norm": optax.global_norm(grads),
+        "grad_norm": optax.tree.norm(grads),
     }
     return new_state, metrics
 

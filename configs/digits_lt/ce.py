@@ -28,7 +28,7 @@ def get_config(arg: str | None = None):
   c.optimizer.schedule = "cosine"
   c.optimizer.warmup_epochs = 2
   c.train.batch_size = 32
-  c.train.num_epochs = 30
+  c.train.num_epochs = 60
   c.train.log_every_steps = 50
   c.train.checkpoint_every_epochs = 5
   if arg == "smoke":

@@ -8,8 +8,19 @@ import pytest
 from ltjax.models import resnet
 
 
+def _key(seed: int) -> jax.Array:
+  # XLA:CPU compiles threefry slowly (seconds per init); "rbg" keeps the suite
+  # fast and the init distributions are the same.
+  return jax.random.key(seed, impl="rbg")
+
+
 def _param_count(variables) -> int:
-  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(variables["params"]))
+  leaves = jax.tree.leaves(variables["params"])
+  return sum(int(np.prod(x.shape)) for x in leaves)
+
+
+def _signature(tree):
+  return jax.tree.map(lambda a: (a.shape, a.dtype), tree)
 
 
 def _init_shapes(model, x_shape):
@@ -52,7 +63,7 @@ def test_resnet50_shapes_at_224_without_running():
 
 
 def test_init_helpers():
-  key = jax.random.key(0)
+  key = _key(0)
   kernel = resnet.conv_kernel_init_fan_out(key, (3, 3, 64, 256))
   np.testing.assert_allclose(np.std(kernel), np.sqrt(2 / (9 * 256)), rtol=0.05)
   dense = resnet.torch_linear_kernel_init(key, (400, 300))
@@ -65,8 +76,9 @@ def test_init_helpers():
 @pytest.fixture(scope="module")
 def tiny():
   model = resnet.resnet_tiny(7)
-  x = jax.random.normal(jax.random.key(1), (2, 32, 32, 3))
-  variables = jax.jit(model.init)(jax.random.key(0), x)
+  x = jnp.asarray(np.random.default_rng(1).normal(size=(2, 32, 32, 3)),
+                  jnp.float32)
+  variables = jax.jit(model.init)(_key(0), x)
   return model, variables, x
 
 
@@ -89,11 +101,12 @@ def test_tiny_forward_and_batch_stats(tiny):
   assert eval_logits.shape == (2, 7)
 
 
-def test_tiny_bf16():
+def test_tiny_bf16(tiny):
+  _, variables, x = tiny
   model = resnet.resnet_tiny(7, dtype=jnp.bfloat16)
-  x = jax.random.normal(jax.random.key(1), (2, 32, 32, 3))
-  variables = jax.jit(model.init)(jax.random.key(0), x)
-  assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(variables))
+  # Params stay float32 whatever the compute dtype, so the float32 init fits.
+  bf16_shapes = jax.eval_shape(model.init, _key(0), x)
+  assert _signature(bf16_shapes) == _signature(variables)
   (logits, features), _ = jax.jit(lambda v, x: model.apply(
       v, x, train=True, mutable=["batch_stats"]))(variables, x)
   assert logits.dtype == jnp.float32

@@ -8,8 +8,23 @@ import pytest
 from ltjax.models import resnet_cifar
 
 
+def _key(seed: int) -> jax.Array:
+  # XLA:CPU compiles threefry slowly (seconds per init); "rbg" keeps the suite
+  # fast and the init distributions are the same.
+  return jax.random.key(seed, impl="rbg")
+
+
+def _images(shape) -> jax.Array:
+  return jnp.asarray(np.random.default_rng(1).normal(size=shape), jnp.float32)
+
+
 def _param_count(variables) -> int:
-  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(variables["params"]))
+  leaves = jax.tree.leaves(variables["params"])
+  return sum(int(np.prod(x.shape)) for x in leaves)
+
+
+def _signature(tree):
+  return jax.tree.map(lambda a: (a.shape, a.dtype), tree)
 
 
 def _expected_params(num_blocks, widths, num_classes, in_channels=3) -> int:
@@ -42,8 +57,8 @@ def _shapes(model, x_shape, train=False):
 @pytest.fixture(scope="module")
 def tiny():
   model = resnet_cifar.cifar_resnet_tiny(10)
-  x = jax.random.normal(jax.random.key(1), (4, 32, 32, 3))
-  variables = jax.jit(model.init)(jax.random.key(0), x)
+  x = _images((4, 32, 32, 3))
+  variables = jax.jit(model.init)(_key(0), x)
   return model, variables, x
 
 
@@ -125,11 +140,12 @@ def test_tiny_init_scales(tiny):
   assert np.all(np.abs(bias) <= 1 / np.sqrt(16))
 
 
-def test_bf16_compute_float32_logits():
+def test_bf16_compute_float32_logits(tiny):
+  _, variables, x = tiny
   model = resnet_cifar.cifar_resnet_tiny(10, dtype=jnp.bfloat16)
-  x = jax.random.normal(jax.random.key(1), (4, 32, 32, 3))
-  variables = jax.jit(model.init)(jax.random.key(0), x)
-  assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(variables))
+  # Params stay float32 whatever the compute dtype, so the float32 init fits.
+  bf16_shapes = jax.eval_shape(model.init, _key(0), x)
+  assert _signature(bf16_shapes) == _signature(variables)
   (logits, features), _ = jax.jit(lambda v, x: model.apply(
       v, x, train=True, mutable=["batch_stats"]))(variables, x)
   assert logits.dtype == jnp.float32
@@ -139,10 +155,11 @@ def test_bf16_compute_float32_logits():
 
 def test_normed_classifier():
   model = resnet_cifar.cifar_resnet_tiny(10, normed_classifier=True)
-  x = jax.random.normal(jax.random.key(1), (4, 32, 32, 3))
-  variables = jax.jit(model.init)(jax.random.key(0), x)
+  x = _images((4, 32, 32, 3))
+  variables = jax.jit(model.init)(_key(0), x)
   kernel = variables["params"]["linear"]["kernel"]
-  assert kernel.shape == (16, 10) and "bias" not in variables["params"]["linear"]
+  assert kernel.shape == (16, 10)
+  assert "bias" not in variables["params"]["linear"]
   np.testing.assert_allclose(np.linalg.norm(kernel, axis=0), 1.0, rtol=1e-5)
   logits, features = jax.jit(model.apply)(variables, x)
   # Cosine similarities between the pooled features and the class columns.

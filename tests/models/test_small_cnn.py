@@ -9,10 +9,22 @@ import pytest
 from ltjax.models.small_cnn import SmallCNN
 
 
-def test_contract_shapes_and_pooled_feeds_classifier():
+def _key(seed: int) -> jax.Array:
+  # XLA:CPU compiles threefry slowly (seconds per init); "rbg" keeps the suite
+  # fast and the init distributions are the same.
+  return jax.random.key(seed, impl="rbg")
+
+
+@pytest.fixture(scope="module")
+def init():
   model = SmallCNN(num_classes=10)
-  x = jax.random.normal(jax.random.key(1), (5, 8, 8, 1))
-  variables = jax.jit(model.init)(jax.random.key(0), x)
+  x = jnp.asarray(np.random.default_rng(1).normal(size=(5, 8, 8, 1)) + 2.0,
+                  jnp.float32)
+  return model, jax.jit(model.init)(_key(0), x), x
+
+
+def test_contract_shapes_and_pooled_feeds_classifier(init):
+  model, variables, x = init
   logits, features = jax.jit(model.apply)(variables, x)
   assert logits.shape == (5, 10) and logits.dtype == jnp.float32
   assert features["pooled"].shape == (5, 128)
@@ -34,23 +46,22 @@ def test_width_field():
   assert logits.shape == (2, 3) and features["pooled"].shape == (2, 32)
 
 
-def test_batch_stats_train_vs_eval():
-  model = SmallCNN(num_classes=10, width=8)
-  x = jax.random.normal(jax.random.key(1), (6, 8, 8, 1)) + 2.0
-  variables = jax.jit(model.init)(jax.random.key(0), x)
-  _, updates = model.apply(variables, x, train=True, mutable=["batch_stats"])
+def test_batch_stats_train_vs_eval(init):
+  model, variables, x = init
+  apply = jax.jit(model.apply, static_argnames=("train", "mutable"))
+  _, updates = apply(variables, x, train=True, mutable=("batch_stats",))
   changed = jax.tree.map(lambda a, b: not np.allclose(a, b),
                          variables["batch_stats"], updates["batch_stats"])
   assert all(jax.tree.leaves(changed))
-  _, same = model.apply(variables, x, train=False, mutable=["batch_stats"])
+  _, same = apply(variables, x, train=False, mutable=("batch_stats",))
   jax.tree.map(np.testing.assert_array_equal, variables["batch_stats"],
                same["batch_stats"])
 
 
-def test_bf16():
+def test_bf16(init):
+  _, variables, x = init
+  # Params stay float32 whatever the compute dtype, so the float32 init fits.
   model = SmallCNN(num_classes=10, dtype=jnp.bfloat16)
-  x = jax.random.normal(jax.random.key(1), (4, 8, 8, 1))
-  variables = jax.jit(model.init)(jax.random.key(0), x)
   (logits, features), _ = jax.jit(lambda v, x: model.apply(
       v, x, train=True, mutable=["batch_stats"]))(variables, x)
   assert logits.dtype == jnp.float32
@@ -58,7 +69,7 @@ def test_bf16():
   assert np.all(np.isfinite(logits))
 
 
-def test_trains_on_balanced_digits():
+def test_trains_on_balanced_digits(init):
   datasets = pytest.importorskip("sklearn.datasets")
   digits = datasets.load_digits()
   rng = np.random.default_rng(0)
@@ -70,8 +81,7 @@ def test_trains_on_balanced_digits():
   mean, std = x_train.mean(), x_train.std()
   x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
 
-  model = SmallCNN(num_classes=10)
-  variables = jax.jit(model.init)(jax.random.key(0), x_train[:2])
+  model, variables, _ = init
   params, batch_stats = variables["params"], variables["batch_stats"]
   tx = optax.sgd(0.05, momentum=0.9)
   opt_state = tx.init(params)
