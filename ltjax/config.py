@@ -39,12 +39,17 @@ def default_config() -> ml_collections.ConfigDict:
   c.dataset.val_list = ""
   c.dataset.test_list = ""
   c.dataset.num_classes = 0
-  c.dataset.image_size = 224
+  c.dataset.image_size = 224  # eval: resize the shorter side to 256/224 of this, centre crop
+  # Train images: the host resizes and centre-crops to this side, then the device applies
+  # `augment.kind` (random-resized-crop down to image_size); 0 means image_size.
+  c.dataset.train_image_size = 0
   # Smoke / debugging: keep at most this many val/test images per class (0 = all).
   c.dataset.eval_per_class_limit = 0
 
   c.sampler = "instance"  # "instance" | "class_balanced" | "sqrt"
   c.augment = ml_collections.ConfigDict()
+  # "pad_crop_flip" (CIFAR) or "random_resized_crop" (ImageNet-style, to dataset.image_size).
+  c.augment.kind = "pad_crop_flip"
   c.augment.crop_padding = 4
   c.augment.flip = True
 
@@ -103,6 +108,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _choice(config.dataset.val_mode, ("unused", "reserve", "none"), "dataset.val_mode")
   _choice(config.sampler, ("instance", "class_balanced", "sqrt"), "sampler")
   _choice(config.optimizer.schedule, ("multistep", "cosine", "constant"), "optimizer.schedule")
+  _choice(config.augment.kind, ("pad_crop_flip", "random_resized_crop"), "augment.kind")
   _choice(config.train.select, ("best_val", "last"), "train.select")
   if config.dataset.imbalance_factor < 1:
     raise ValueError("config.dataset.imbalance_factor must be >= 1 (n_max / n_min), got "

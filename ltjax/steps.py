@@ -42,7 +42,8 @@ def init_state(model: nn.Module, tx: optax.GradientTransformation, rng: jax.Arra
 def make_train_step(model: nn.Module, tx: optax.GradientTransformation,
                     loss_fn: Callable[..., jax.Array], class_counts: jax.Array,
                     schedule: optax.Schedule, *, mean: Sequence[float], std: Sequence[float],
-                    crop_padding: int, flip: bool) -> Callable:
+                    augment_kind: str = "pad_crop_flip", crop_padding: int = 4,
+                    flip: bool = True, image_size: int = 224) -> Callable:
   """Builds the pure training step.
 
   Args:
@@ -52,7 +53,8 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation,
     class_counts: (C,) training images per class, passed to the loss.
     schedule: lr(step), only reported in the metrics.
     mean, std: per-channel normalisation.
-    crop_padding, flip: on-device augmentation.
+    augment_kind, crop_padding, flip, image_size: on-device augmentation
+      (`augment.augment_batch`; image_size is the random-resized-crop output side).
 
   Returns:
     train_step(state, batch, rng) -> (state, metrics); batch = {"image": uint8 (B,H,W,C),
@@ -61,7 +63,8 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation,
 
   def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array):
     rng = jax.random.fold_in(rng, state.step)
-    images = augment.random_crop_flip(batch["image"], rng, padding=crop_padding, flip=flip)
+    images = augment.augment_batch(batch["image"], rng, kind=augment_kind,
+                                   crop_padding=crop_padding, flip=flip, size=image_size)
     images = augment.normalize(images, mean, std)
     weights = batch.get("weight")
 

@@ -104,7 +104,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
   init_rng, train_rng = jax.random.split(jax.random.key(config.seed))
   init_fn = functools.partial(steps.init_state, model, tx,
-                              image_shape=splits.train.image_shape)
+                              image_shape=splits.test.image_shape)
   # Initialise abstractly, then create the state directly with its (replicated) sharding.
   abstract_state = jax.eval_shape(init_fn, init_rng)
   replicated = sharding.replicated(mesh)
@@ -129,8 +129,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   counts_device = jax.device_put(jnp.asarray(class_counts, jnp.float32), replicated)
   train_step = jax.jit(
       steps.make_train_step(model, tx, loss_fn, counts_device, schedule, mean=splits.mean,
-                            std=splits.std, crop_padding=config.augment.crop_padding,
-                            flip=config.augment.flip),
+                            std=splits.std, augment_kind=config.augment.kind,
+                            crop_padding=config.augment.crop_padding, flip=config.augment.flip,
+                            image_size=splits.test.image_shape[0]),
       donate_argnums=(0,), out_shardings=(state_sharding, replicated))
   eval_step = jax.jit(steps.make_eval_step(model, mean=splits.mean, std=splits.std),
                       out_shardings=replicated)

@@ -48,3 +48,32 @@ def write_fake_cifar100(root: str, per_class: int = 20, test_per_class: int = 4,
 @pytest.fixture
 def fake_cifar100_dir(tmp_path):
   return write_fake_cifar100(str(tmp_path))
+
+
+def write_fake_image_folder(root: str, num_classes: int = 4, per_class=(8, 6, 4, 2),
+                            eval_per_class: int = 2, prefix: str = "ImageNet_LT") -> str:
+  """JPEGs under root/train and root/val plus `relative/path label` lists, ImageNet-LT style."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  rng = np.random.RandomState(0)
+  lists = {"train": [], "val": [], "test": []}
+  for c in range(num_classes):
+    for split, n in (("train", per_class[c]), ("val", eval_per_class), ("test", eval_per_class)):
+      folder = os.path.join(root, split, f"n{c:08d}")
+      os.makedirs(folder, exist_ok=True)
+      for i in range(n):
+        colour = (np.array([60 * c, 255 - 60 * c, 128]) + rng.randint(-20, 20, 3)).clip(0, 255)
+        img = np.broadcast_to(colour, (48, 64, 3)).astype(np.uint8)
+        rel = f"{split}/n{c:08d}/{i}.JPEG"
+        Image.fromarray(img).save(os.path.join(root, rel), format="JPEG")
+        lists[split].append(f"{rel} {c}")
+  for split, lines in lists.items():
+    with open(os.path.join(root, f"{prefix}_{split}.txt"), "w") as f:
+      f.write("\n".join(lines) + "\n")
+  return root
+
+
+def pytest_configure(config):
+  del config
+  import jax  # pylint: disable=g-import-not-at-top
+  # Silent rank promotion hides shape bugs; make it an error in every test.
+  jax.config.update("jax_numpy_rank_promotion", "raise")

@@ -127,3 +127,23 @@ def test_missing_cifar_directory_explains_how_to_get_it(tmp_path):
   c.dataset.data_dir = str(tmp_path / "nowhere")
   with pytest.raises(FileNotFoundError, match="cifar-100-python"):
     train.train_and_evaluate(c, str(tmp_path / "run"))
+
+
+def test_imagenet_lt_smoke_end_to_end_on_an_image_folder(tmp_path):
+  from tests.conftest import write_fake_image_folder
+  c = load_config("configs/imagenet_lt/ce.py")
+  c.dataset.data_dir = write_fake_image_folder(str(tmp_path / "data"))
+  c.dataset.num_classes = 4
+  c.train.batch_size = 8
+  r = train.train_and_evaluate(c, str(tmp_path / "run"))
+  _check_results(str(tmp_path / "run"), 4)
+  assert r["class_counts"] == [8, 6, 4, 2]
+
+
+def test_labels_out_of_range_are_rejected(tmp_path):
+  from tests.conftest import write_fake_image_folder
+  c = load_config("configs/imagenet_lt/ce.py")
+  c.dataset.data_dir = write_fake_image_folder(str(tmp_path / "data"))
+  c.dataset.num_classes = 3  # the lists use labels 0..3
+  with pytest.raises(ValueError, match="num_classes|out of range|label"):
+    train.train_and_evaluate(c, str(tmp_path / "run"))

@@ -56,3 +56,59 @@ def normalize(images_u8: jax.Array, mean: Sequence[float], std: Sequence[float],
   std = jnp.asarray(std, jnp.float32)
   x = images_u8.astype(jnp.float32) / 255.0
   return ((x - mean) / std).astype(dtype)
+
+
+def _random_resized_crop_one(image, key, size: int, scale, ratio, flip: bool):
+  """One Inception-style crop: random area and aspect ratio, resized to (size, size)."""
+  h, w, _ = image.shape
+  area_key, ratio_key, y_key, x_key, flip_key = jax.random.split(key, 5)
+  area = jax.random.uniform(area_key, (), minval=scale[0], maxval=scale[1]) * h * w
+  log_ratio = jax.random.uniform(ratio_key, (), minval=jnp.log(ratio[0]),
+                                 maxval=jnp.log(ratio[1]))
+  aspect = jnp.exp(log_ratio)
+  # torchvision retries out-of-range boxes up to 10 times; clipping keeps this branch-free.
+  crop_w = jnp.clip(jnp.sqrt(area * aspect), 1.0, w)
+  crop_h = jnp.clip(jnp.sqrt(area / aspect), 1.0, h)
+  y0 = jax.random.uniform(y_key, ()) * (h - crop_h)
+  x0 = jax.random.uniform(x_key, ()) * (w - crop_w)
+  scale_yx = jnp.stack([size / crop_h, size / crop_w])
+  out = jax.image.scale_and_translate(
+      image.astype(jnp.float32), (size, size, image.shape[-1]), (0, 1), scale_yx,
+      -jnp.stack([y0, x0]) * scale_yx, method="linear", antialias=True)
+  out = jnp.clip(jnp.round(out), 0, 255).astype(jnp.uint8)
+  if flip:
+    out = jnp.where(jax.random.bernoulli(flip_key), out[:, ::-1, :], out)
+  return out
+
+
+def random_resized_crop(images_u8: jax.Array, rng: jax.Array, *, size: int,
+                        scale: tuple[float, float] = (0.08, 1.0),
+                        ratio: tuple[float, float] = (3 / 4, 4 / 3),
+                        flip: bool = True) -> jax.Array:
+  """RandomResizedCrop(size) + horizontal flip per example, on device (the ImageNet recipe).
+
+  Args:
+    images_u8: (B, H, W, C) uint8 (for image folders: the host's resized centre square).
+    rng: PRNG key; example i uses fold_in(rng, i).
+    size: output side.
+    scale: range of the crop's area as a fraction of the image.
+    ratio: range of the crop's aspect ratio (sampled log-uniformly).
+    flip: whether to flip horizontally with probability 1/2.
+
+  Returns:
+    (B, size, size, C) uint8.
+  """
+  keys = jax.vmap(lambda i: jax.random.fold_in(rng, i))(jnp.arange(images_u8.shape[0]))
+  return jax.vmap(lambda im, k: _random_resized_crop_one(im, k, size, scale, ratio, flip))(
+      images_u8, keys)
+
+
+def augment_batch(images_u8: jax.Array, rng: jax.Array, *, kind: str, crop_padding: int = 4,
+                  flip: bool = True, size: int = 224) -> jax.Array:
+  """Dispatches on the config's `augment.kind`: "pad_crop_flip" or "random_resized_crop"."""
+  if kind == "pad_crop_flip":
+    return random_crop_flip(images_u8, rng, padding=crop_padding, flip=flip)
+  if kind == "random_resized_crop":
+    return random_resized_crop(images_u8, rng, size=size, flip=flip)
+  raise ValueError(f"unknown augment.kind {kind!r}; use 'pad_crop_flip' or "
+                   "'random_resized_crop'")

@@ -93,13 +93,17 @@ def _image_folder(dc: ml_collections.ConfigDict, data_dir: str) -> DatasetSplits
     raise ValueError("dataset.source='image_folder' needs config.dataset.num_classes "
                      "(1000 for ImageNet-LT, 365 for Places-LT, 8142 for iNaturalist 2018)")
 
-  def load(list_file):
+  def load(list_file, size, resize=None):
     if not list_file:
       return None
     path = list_file if os.path.isabs(list_file) else os.path.join(data_dir, list_file)
-    return image_folder.ImageFolderSplit(data_dir, path, dc.image_size, dc.num_classes)
+    return image_folder.ImageFolderSplit(data_dir, path, size, dc.num_classes,
+                                         resize_size=resize)
 
-  train, val, test = load(dc.train_list), load(dc.val_list), load(dc.test_list)
+  train_size = dc.train_image_size or dc.image_size
+  # Train: the whole centre square at train_size (random crops come later, on device).
+  train = load(dc.train_list, train_size, train_size)
+  val, test = load(dc.val_list, dc.image_size), load(dc.test_list, dc.image_size)
   if test is None:
     raise ValueError("dataset.test_list is empty: image-folder datasets need a test list")
   return DatasetSplits(dc.name, train, val, test, dc.num_classes,

@@ -4,6 +4,7 @@ import jax
 import numpy as np
 
 from ltjax import data
+import ltjax.data.augment  # noqa: F401  (data.augment.random_resized_crop)
 
 
 def _images(batch=8, size=6):
@@ -46,3 +47,23 @@ def test_normalize():
   x = np.full((1, 2, 2, 3), 255, np.uint8)
   out = np.asarray(data.normalize(x, (0.5, 0.5, 0.5), (0.25, 0.5, 1.0)))
   np.testing.assert_allclose(out[0, 0, 0], [2.0, 1.0, 0.5], rtol=1e-6)
+
+
+def test_random_resized_crop_shapes_range_and_determinism():
+  x = np.random.RandomState(0).randint(0, 256, (4, 40, 48, 3)).astype(np.uint8)
+  out = data.augment.random_resized_crop(x, jax.random.key(0), size=32)
+  assert out.shape == (4, 32, 32, 3) and out.dtype == np.uint8
+  np.testing.assert_array_equal(out, data.augment.random_resized_crop(x, jax.random.key(0),
+                                                                      size=32))
+  # A constant image stays constant whatever the crop.
+  const = np.full((2, 40, 48, 3), 77, np.uint8)
+  np.testing.assert_array_equal(data.augment.random_resized_crop(const, jax.random.key(1),
+                                                                 size=16), 77)
+
+
+def test_random_resized_crop_with_full_scale_and_square_ratio_is_a_resize():
+  ramp = np.tile(np.arange(32, dtype=np.uint8)[None, :, None] * 8, (32, 1, 3))[None]
+  out = np.asarray(data.augment.random_resized_crop(ramp, jax.random.key(0), size=32,
+                                                    scale=(1.0, 1.0), ratio=(1.0, 1.0),
+                                                    flip=False))
+  np.testing.assert_allclose(out.astype(int), ramp.astype(int), atol=1)
