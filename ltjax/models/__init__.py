@@ -2,7 +2,9 @@
 
 Every model is a Flax Linen module whose `__call__(x, train=False)` maps
 normalised NHWC float images to `(logits, features)`: float32 logits and a dict
-with at least "pooled", the (B, D) input of the classifier.
+with at least "pooled", the (B, D) input of the classifier. The classifier is the
+submodule named "head" (a Dense, or LDAM's NormedLinear with kernel only), so decoupled
+stage-2 methods can read its weights from any model.
 """
 
 from __future__ import annotations

@@ -156,7 +156,7 @@ class ResNet(nn.Module):
         self.num_classes,
         kernel_init=torch_linear_kernel_init,
         bias_init=torch_linear_bias_init(pooled.shape[-1]),
-        name="fc")(pooled)
+        name="head")(pooled)
     return logits.astype(jnp.float32), {"pooled": pooled,
                                         "feature_map": feature_map}
 

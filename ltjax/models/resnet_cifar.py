@@ -154,13 +154,13 @@ class CifarResNet(nn.Module):
     feature_map = x
     pooled = jnp.mean(x.astype(jnp.float32), axis=(1, 2))
     if self.normed_classifier:
-      logits = NormedLinear(self.num_classes, name="linear")(pooled)
+      logits = NormedLinear(self.num_classes, name="head")(pooled)
     else:
       logits = nn.Dense(
           self.num_classes,
           kernel_init=kaiming_normal_fan_in,
           bias_init=torch_linear_bias_init(pooled.shape[-1]),
-          name="linear")(pooled)
+          name="head")(pooled)
     return logits.astype(jnp.float32), {"pooled": pooled,
                                         "feature_map": feature_map}
 

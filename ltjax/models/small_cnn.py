@@ -68,6 +68,6 @@ class SmallCNN(nn.Module):
     logits = nn.Dense(self.num_classes,
                       kernel_init=torch_linear_kernel_init,
                       bias_init=torch_linear_bias_init(pooled.shape[-1]),
-                      name="classifier")(pooled)
+                      name="head")(pooled)
     return logits.astype(jnp.float32), {"pooled": pooled,
                                         "feature_map": feature_map}

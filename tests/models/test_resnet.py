@@ -45,7 +45,7 @@ def test_bottleneck_widths():
   # 32 groups x 4 channels: per-group input depth 4, 128 outputs.
   assert rx50["layer1_0"]["conv2"]["kernel"].shape == (3, 3, 4, 128)
   assert rx50["layer4_0"]["conv3"]["kernel"].shape == (1, 1, 1024, 2048)
-  assert r50["fc"]["kernel"].shape == (2048, 10)
+  assert r50["head"]["kernel"].shape == (2048, 10)
 
 
 def test_resnet50_shapes_at_224_without_running():

@@ -136,7 +136,7 @@ def test_tiny_init_scales(tiny):
   kernel = params["layer3_0"]["conv2"]["kernel"]
   assert kernel.shape == (3, 3, 16, 16)
   np.testing.assert_allclose(np.std(kernel), np.sqrt(2 / 144), rtol=0.2)
-  bias = params["linear"]["bias"]
+  bias = params["head"]["bias"]
   assert np.all(np.abs(bias) <= 1 / np.sqrt(16))
 
 
@@ -157,9 +157,9 @@ def test_normed_classifier():
   model = resnet_cifar.cifar_resnet_tiny(10, normed_classifier=True)
   x = _images((4, 32, 32, 3))
   variables = jax.jit(model.init)(_key(0), x)
-  kernel = variables["params"]["linear"]["kernel"]
+  kernel = variables["params"]["head"]["kernel"]
   assert kernel.shape == (16, 10)
-  assert "bias" not in variables["params"]["linear"]
+  assert "bias" not in variables["params"]["head"]
   np.testing.assert_allclose(np.linalg.norm(kernel, axis=0), 1.0, rtol=1e-5)
   logits, features = jax.jit(model.apply)(variables, x)
   # Cosine similarities between the pooled features and the class columns.

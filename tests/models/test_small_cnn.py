@@ -31,9 +31,9 @@ def test_contract_shapes_and_pooled_feeds_classifier(init):
   assert features["pooled"].dtype == jnp.float32
   assert features["feature_map"].shape == (5, 4, 4, 64)
   # "pooled" is exactly what the final Dense reads.
-  head = variables["params"]["classifier"]
+  head = variables["params"]["head"]
   np.testing.assert_allclose(
-      logits, features["pooled"] @ head["kernel"] + head["bias"],
+      logits, features["pooled"] @ head["kernel"] + head["bias"][None, :],
       rtol=1e-5, atol=1e-5)
   assert np.all(np.asarray(features["pooled"]) >= 0)  # post-ReLU
 
