@@ -55,9 +55,33 @@ def default_config() -> ml_collections.ConfigDict:
 
   c.model = ml_collections.ConfigDict()
   c.model.name = "cifar_resnet32"  # a key of ltjax.models.MODELS
+  # LDAM's cosine classifier (CifarResNet only); its logits are scaled inside the LDAM loss.
+  c.model.normed_classifier = False
 
   c.loss = ml_collections.ConfigDict()
   c.loss.name = "ce"  # a key of ltjax.losses.LOSSES
+  c.loss.focal_gamma = 1.0  # LDAM-DRW's focal runs use gamma = 1
+  c.loss.ldam_max_margin = 0.5
+  c.loss.ldam_scale = 30.0
+  c.loss.la_tau = 1.0
+  # Per-class loss weights: "none", "cb" (class-balanced from the start) or "drw"
+  # (class-balanced from loss.drw_epoch on; Cao et al.).
+  c.loss.reweight = "none"
+  c.loss.cb_beta = 0.9999
+  c.loss.drw_epoch = 160
+
+  # "train" (a full training run) or "decoupled" (stage 2 on a finished run's feature cache).
+  c.stage = "train"
+  c.decoupled = ml_collections.ConfigDict()
+  c.decoupled.method = "crt"  # "crt" | "lws" | "tau_norm" | "ncm" | "posthoc"
+  c.decoupled.stage1_workdir = ""  # the finished stage-1 run whose features/ it reads
+  c.decoupled.sampler = "class_balanced"
+  c.decoupled.num_epochs = 10
+  c.decoupled.batch_size = 512
+  c.decoupled.learning_rate = 0.2  # cosine to 0, SGD momentum 0.9 (decoupling recipe)
+  c.decoupled.weight_decay = 5e-4
+  # tau-norm / post-hoc adjustment strength grid, searched on the validation split.
+  c.decoupled.tau_grid = tuple(round(0.1 * i, 1) for i in range(21))
 
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.learning_rate = 0.1  # for train.batch_size; scale linearly if you change it
@@ -83,6 +107,9 @@ def default_config() -> ml_collections.ConfigDict:
   # Which weights are tested at the end: "best_val" (selected on the held-out validation
   # split) or "last". Test is evaluated once, after selection.
   c.train.select = "best_val"
+  # Write penultimate features and logits of train / val / test (selected weights) to
+  # <workdir>/features/ for decoupled stage-2 methods.
+  c.train.cache_features = True
 
   c.debug = ml_collections.ConfigDict()
   # Fault injection for the resume test: SIGKILL the process right after this global step.
@@ -119,9 +146,50 @@ def validate(config: ml_collections.ConfigDict) -> None:
               "eval_every_epochs", "log_every_steps"):
     if config.train[key] <= 0:
       raise ValueError(f"config.train.{key} must be positive, got {config.train[key]}")
+  _choice(config.stage, ("train", "decoupled"), "stage")
+  _choice(config.loss.reweight, ("none", "cb", "drw"), "loss.reweight")
+  _choice(config.decoupled.method, ("crt", "lws", "tau_norm", "ncm", "posthoc"),
+          "decoupled.method")
+  if config.stage == "decoupled" and not config.decoupled.stage1_workdir:
+    raise ValueError("config.stage='decoupled' needs config.decoupled.stage1_workdir: the "
+                     "workdir of a finished stage-1 run (it holds features/)")
   if config.dataset.source == "image_folder" and not config.dataset.train_list:
     raise ValueError("dataset.source='image_folder' needs config.dataset.train_list (and "
                      "val_list / test_list) pointing at `relative/path label` list files")
+
+
+def cifar_lt_recipe(name: str) -> ml_collections.ConfigDict:
+  """The LDAM-DRW CIFAR-LT recipe (protocol.md) for "cifar10_lt" or "cifar100_lt", IF 100:
+  ResNet-32, 200 epochs, batch 128, SGD momentum 0.9, lr 0.1 with a 5-epoch per-epoch warm-up,
+  x0.01 from epoch 160 and x0.0001 from 180, weight decay 2e-4, pad-4 crop + flip."""
+  c = default_config()
+  c.dataset.name = name
+  c.dataset.source = "files"  # or "tfds" (a prepared TFDS cifar10 / cifar100)
+  c.dataset.imbalance_factor = 100.0
+  c.dataset.val_per_class = 100 if name == "cifar10_lt" else 20
+  c.model.name = "cifar_resnet32"
+  return c
+
+
+def decoupled_stage(c: ml_collections.ConfigDict, method: str,
+                    stage1_workdir: str) -> ml_collections.ConfigDict:
+  """Turns a config into a decoupled stage-2 run of `method` over `stage1_workdir`."""
+  c.stage = "decoupled"
+  c.decoupled.method = method
+  c.decoupled.stage1_workdir = stage1_workdir
+  if method == "lws":
+    c.decoupled.num_epochs = 5  # the reference's LWS schedule
+  return c
+
+
+def config_arg(c: ml_collections.ConfigDict, arg: str | None,
+               smoke_model: str) -> ml_collections.ConfigDict:
+  """Applies a config file's `:arg` ("smoke" or nothing)."""
+  if arg == "smoke":
+    shrink_for_smoke(c, smoke_model)
+  elif arg:
+    raise ValueError(f"unknown config argument {arg!r}; use 'smoke' or nothing")
+  return c
 
 
 def shrink_for_smoke(c: ml_collections.ConfigDict, model_name: str) -> ml_collections.ConfigDict:
@@ -137,4 +205,7 @@ def shrink_for_smoke(c: ml_collections.ConfigDict, model_name: str) -> ml_collec
   c.optimizer.decay_epochs = (1,)
   c.optimizer.decay_factors = (0.1,)
   c.dataset.eval_per_class_limit = 3
+  c.loss.drw_epoch = 1  # so DRW switches on within the smoke run
+  c.decoupled.num_epochs = 2
+  c.decoupled.batch_size = 32
   return c

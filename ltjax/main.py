@@ -39,10 +39,12 @@ def main(argv):
   logging.get_absl_handler().addFilter(_QuietLibraries())
   sharding.maybe_initialize_distributed()  # before any other JAX call
   import jax  # pylint: disable=g-import-not-at-top
+  from ltjax import stage2  # pylint: disable=g-import-not-at-top
   from ltjax import train  # pylint: disable=g-import-not-at-top
   logging.info("JAX %s, process %d/%d, devices: %s", jax.__version__, jax.process_index(),
                jax.process_count(), jax.devices())
-  train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  stages = {"train": train.train_and_evaluate, "decoupled": stage2.run}
+  stages[_CONFIG.value.stage](_CONFIG.value, _WORKDIR.value)
 
 
 def run():

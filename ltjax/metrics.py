@@ -117,6 +117,11 @@ def summarize(sums: dict[str, Any], class_counts: np.ndarray) -> dict[str, Any]:
   return out
 
 
-def evaluate_logits(logits, labels, class_counts) -> dict[str, Any]:
-  """One-call evaluation of a full set of logits (for notebooks): summarize(eval_sums(...))."""
-  return summarize(eval_sums(jnp.asarray(logits), jnp.asarray(labels)), class_counts)
+def evaluate_logits(logits, labels, class_counts, chunk: int = 8192) -> dict[str, Any]:
+  """One-call evaluation of a full set of logits (notebooks, stage 2): `summarize` of the
+  `eval_sums`, accumulated over chunks of `chunk` rows to bound memory."""
+  sums = None
+  for start in range(0, len(labels), chunk):
+    sums = add_sums(sums, eval_sums(jnp.asarray(logits[start:start + chunk]),
+                                    jnp.asarray(labels[start:start + chunk])))
+  return summarize(sums, class_counts)

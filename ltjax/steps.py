@@ -42,6 +42,8 @@ def init_state(model: nn.Module, tx: optax.GradientTransformation, rng: jax.Arra
 def make_train_step(model: nn.Module, tx: optax.GradientTransformation,
                     loss_fn: Callable[..., jax.Array], class_counts: jax.Array,
                     schedule: optax.Schedule, *, mean: Sequence[float], std: Sequence[float],
+                    class_weights: Callable[[jax.Array], jax.Array] | None = None,
+                    steps_per_epoch: int = 1,
                     augment_kind: str = "pad_crop_flip", crop_padding: int = 4,
                     flip: bool = True, image_size: int = 224) -> Callable:
   """Builds the pure training step.
@@ -53,12 +55,15 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation,
     class_counts: (C,) training images per class, passed to the loss.
     schedule: lr(step), only reported in the metrics.
     mean, std: per-channel normalisation.
+    class_weights: epoch -> (C,) per-class loss weights (re-weighting / DRW); None = ones.
+    steps_per_epoch: to turn the step into the epoch that `class_weights` reads.
     augment_kind, crop_padding, flip, image_size: on-device augmentation
       (`augment.augment_batch`; image_size is the random-resized-crop output side).
 
   Returns:
     train_step(state, batch, rng) -> (state, metrics); batch = {"image": uint8 (B,H,W,C),
-    "label": int32 (B,)}, optionally "weight" (B,) per-example loss weights.
+    "label": int32 (B,)}. The loss is sum(w_i l_i) / sum(w_i) with w_i the weight of
+    example i's class (PyTorch's `weight=` reduction).
   """
 
   def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array):
@@ -66,7 +71,10 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation,
     images = augment.augment_batch(batch["image"], rng, kind=augment_kind,
                                    crop_padding=crop_padding, flip=flip, size=image_size)
     images = augment.normalize(images, mean, std)
-    weights = batch.get("weight")
+    if class_weights is None:
+      weights = None
+    else:
+      weights = class_weights(state.step // steps_per_epoch)[batch["label"]]
 
     def objective(params):
       (logits, _), new_vars = model.apply(
@@ -74,6 +82,7 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation,
           mutable=["batch_stats"])
       per_example = loss_fn(logits, batch["label"], class_counts)
       return losses_lib.weighted_mean(per_example, weights), (logits, new_vars)
+
 
     (loss, (logits, new_vars)), grads = jax.value_and_grad(objective, has_aux=True)(
         state.params)

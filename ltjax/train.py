@@ -21,6 +21,7 @@ import numpy as np
 from ltjax import checkpoint
 from ltjax import config as config_lib
 from ltjax import evaluate
+from ltjax import feature_cache
 from ltjax import losses
 from ltjax import metric_log
 from ltjax import models
@@ -74,6 +75,20 @@ def _log_train_metrics(step, m, progress, log):
   log.write(step, {f"train/{k}": v for k, v in m.items()})
 
 
+def _cache_features(config, workdir, model, state, splits, mesh, selected_step):
+  """Writes the selected weights' features and logits for decoupled stage-2 methods."""
+  extract = jax.jit(feature_cache.make_extract_step(model, mean=splits.mean, std=splits.std),
+                    out_shardings=sharding.batch_sharded(mesh))
+  arrays = {name: feature_cache.extract_split(extract, state, getattr(splits, name), mesh,
+                                              config.train.eval_batch_size)
+            for name in feature_cache.SPLITS if getattr(splits, name) is not None}
+  head = jax.device_get(state.params["head"])
+  directory = feature_cache.write_cache(
+      workdir, arrays, splits.class_counts, head,
+      {"step": selected_step, "model": config.model.name, "dataset": splits.name})
+  logging.info("feature cache written to %s", directory)
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """Trains, selects on validation, tests once, and writes `<workdir>/results.json`.
 
@@ -92,7 +107,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       splits), jax.device_count(), jax.devices()[0].platform, jax.process_count(),
                config.train.batch_size // jax.device_count())
 
-  model = models.build_model(config.model.name, splits.num_classes)
+  model = models.build_model(config.model.name, splits.num_classes,
+                             **models.config_kwargs(config.model))
   sampler = samplers.IndexSampler(
       splits.train.labels, config.sampler, config.seed, config.train.batch_size,
       jax.process_index(), jax.process_count(), config.train.steps_per_epoch_limit)
@@ -125,13 +141,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   if start_step:
     logging.info("resumed at step %d (epoch %d)", start_step, start_step // steps_per_epoch)
 
-  loss_fn = losses.get_loss(config.loss.name)
+  loss_fn = losses.from_config(config.loss)
   counts_device = jax.device_put(jnp.asarray(class_counts, jnp.float32), replicated)
+  class_weights = losses.class_weights_schedule(config.loss, counts_device)
   train_step = jax.jit(
-      steps.make_train_step(model, tx, loss_fn, counts_device, schedule, mean=splits.mean,
-                            std=splits.std, augment_kind=config.augment.kind,
-                            crop_padding=config.augment.crop_padding, flip=config.augment.flip,
-                            image_size=splits.test.image_shape[0]),
+      steps.make_train_step(
+          model, tx, loss_fn, counts_device, schedule, mean=splits.mean, std=splits.std,
+          class_weights=None if config.loss.reweight == "none" else class_weights,
+          steps_per_epoch=steps_per_epoch, augment_kind=config.augment.kind,
+          crop_padding=config.augment.crop_padding, flip=config.augment.flip,
+          image_size=splits.test.image_shape[0]),
       donate_argnums=(0,), out_shardings=(state_sharding, replicated))
   eval_step = jax.jit(steps.make_eval_step(model, mean=splits.mean, std=splits.std),
                       out_shardings=replicated)
@@ -187,6 +206,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   if splits.val is not None:
     split_results["val"] = run_eval(state, splits.val)
   split_results["test"] = run_eval(state, splits.test)  # evaluated once, after selection
+  if config.train.cache_features:
+    _cache_features(config, workdir, model, state, splits, mesh, selected_step)
   out = {
       "config": config.to_dict(),
       "dataset": splits.name,

@@ -77,3 +77,25 @@ def pytest_configure(config):
   import jax  # pylint: disable=g-import-not-at-top
   # Silent rank promotion hides shape bugs; make it an error in every test.
   jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+def write_fake_cifar10(root: str, per_class: int = 30, test_per_class: int = 4,
+                       seed: int = 0) -> str:
+  """A small `cifar-10-batches-py` folder in the real layout (5 train batches + test)."""
+  rng = np.random.RandomState(seed)
+  folder = os.path.join(root, "cifar-10-batches-py")
+  os.makedirs(folder, exist_ok=True)
+  labels = np.tile(np.arange(10), per_class)
+  rng.shuffle(labels)
+  parts = np.array_split(np.arange(len(labels)), 5)
+  for i, part in enumerate(parts):
+    with open(os.path.join(folder, f"data_batch_{i + 1}"), "wb") as f:
+      pickle.dump({b"data": rng.randint(0, 256, (len(part), 3072), dtype=np.uint8),
+                   b"labels": labels[part].tolist()}, f)
+  test_labels = np.tile(np.arange(10), test_per_class)
+  with open(os.path.join(folder, "test_batch"), "wb") as f:
+    pickle.dump({b"data": rng.randint(0, 256, (len(test_labels), 3072), dtype=np.uint8),
+                 b"labels": test_labels.tolist()}, f)
+  with open(os.path.join(folder, "batches.meta"), "wb") as f:
+    pickle.dump({b"label_names": [f"c{i}".encode() for i in range(10)]}, f)
+  return root

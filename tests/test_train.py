@@ -84,7 +84,7 @@ def _run_steps(mesh, num_steps=3):
   state_sharding = jax.tree.map(lambda _: repl, abstract)
   state = jax.jit(init, out_shardings=state_sharding)(jax.random.key(0))
   step_fn = jax.jit(steps.make_train_step(
-      model, tx, losses.get_loss("ce"), jnp.ones((10,)), schedule, mean=(0.5,) * 3,
+      model, tx, losses.LOSSES["ce"](None), jnp.ones((10,)), schedule, mean=(0.5,) * 3,
       std=(0.25,) * 3, crop_padding=4, flip=True), donate_argnums=(0,),
                     out_shardings=(state_sharding, repl))
   rng = np.random.RandomState(0)

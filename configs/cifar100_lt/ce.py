@@ -17,14 +17,6 @@ from ltjax import config as config_lib
 
 
 def get_config(arg: str | None = None):
-  c = config_lib.default_config()
-  c.dataset.name = "cifar100_lt"
-  c.dataset.source = "files"  # or "tfds" (needs the prepared TFDS cifar100)
-  c.dataset.imbalance_factor = 100.0
-  c.dataset.val_per_class = 20
-  c.model.name = "cifar_resnet32"
-  if arg == "smoke":
-    config_lib.shrink_for_smoke(c, "cifar_resnet_tiny")
-  elif arg:
-    raise ValueError(f"unknown config argument {arg!r}; use 'smoke' or nothing")
-  return c
+  c = config_lib.cifar_lt_recipe("cifar100_lt")
+  c.loss.name = "ce"
+  return config_lib.config_arg(c, arg, "cifar_resnet_tiny")

@@ -52,8 +52,8 @@ def random_crop_flip(images_u8: jax.Array, rng: jax.Array, *, padding: int = 4,
 def normalize(images_u8: jax.Array, mean: Sequence[float], std: Sequence[float],
               dtype=jnp.float32) -> jax.Array:
   """uint8 pixels -> (x / 255 - mean) / std in `dtype`."""
-  mean = jnp.asarray(mean, jnp.float32)
-  std = jnp.asarray(std, jnp.float32)
+  mean = jnp.asarray(mean, jnp.float32).reshape((1,) * (images_u8.ndim - 1) + (-1,))
+  std = jnp.asarray(std, jnp.float32).reshape((1,) * (images_u8.ndim - 1) + (-1,))
   x = images_u8.astype(jnp.float32) / 255.0
   return ((x - mean) / std).astype(dtype)
 

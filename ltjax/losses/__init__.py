@@ -1,23 +1,67 @@
 """Pure per-example losses for long-tailed classification.
 
-`LOSSES` maps a config name to a function `(logits, labels, class_counts) -> (B,)` so the
-trainer can pick a loss by name; the functions themselves are the public API.
+The functions are the public API (`cross_entropy`, `focal_loss`, `ldam_loss`, ...). For the
+trainer, `from_config(config.loss)` builds `loss_fn(logits, labels, class_counts, weights)`
+from a registry of names, and `class_weights_schedule` gives the per-class weights of the
+configured re-weighting (none / class-balanced / deferred re-weighting) at an epoch.
 """
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
 
 from ltjax.losses.classification import cross_entropy
 from ltjax.losses.classification import weighted_mean
+from ltjax.losses.long_tail import adjust_logits_posthoc
+from ltjax.losses.long_tail import balanced_softmax_loss
+from ltjax.losses.long_tail import class_balanced_weights
+from ltjax.losses.long_tail import focal_loss
+from ltjax.losses.long_tail import ldam_loss
+from ltjax.losses.long_tail import ldam_margins
+from ltjax.losses.long_tail import logit_adjusted_loss
+
+LossFn = Callable[..., jax.Array]
+
+# name -> builder(loss config) -> loss_fn(logits, labels, class_counts, weights=None) -> (B,)
+LOSSES: dict[str, Callable[[ml_collections.ConfigDict], LossFn]] = {
+    "ce": lambda lc: lambda z, y, n, w=None: cross_entropy(z, y, w),
+    "focal": lambda lc: lambda z, y, n, w=None: focal_loss(z, y, lc.focal_gamma, w),
+    "ldam": lambda lc: lambda z, y, n, w=None: ldam_loss(z, y, n, lc.ldam_max_margin,
+                                                        lc.ldam_scale, w),
+    "balanced_softmax": lambda lc: lambda z, y, n, w=None: balanced_softmax_loss(z, y, n, w),
+    "logit_adjusted": lambda lc: lambda z, y, n, w=None: logit_adjusted_loss(z, y, n,
+                                                                            lc.la_tau, w),
+}
+REWEIGHTS = ("none", "cb", "drw")
 
 
-def _ce(logits, labels, class_counts):
-  del class_counts  # plain cross-entropy ignores the training distribution
-  return cross_entropy(logits, labels)
+def from_config(loss_config: ml_collections.ConfigDict) -> LossFn:
+  """The trainer's loss_fn(logits, labels, class_counts, weights=None) for `loss.name`."""
+  if loss_config.name not in LOSSES:
+    raise ValueError(f"unknown config.loss.name {loss_config.name!r}; known losses: "
+                     f"{sorted(LOSSES)}")
+  return LOSSES[loss_config.name](loss_config)
 
 
-LOSSES = {"ce": _ce}
+def class_weights_schedule(loss_config: ml_collections.ConfigDict,
+                           class_counts: jax.Array) -> Callable[[jax.Array], jax.Array]:
+  """weights(epoch) -> (C,) per-class loss weights for `loss.reweight`.
 
-
-def get_loss(name: str):
-  """The trainer-facing loss `(logits, labels, class_counts) -> (B,)` registered as `name`."""
-  if name not in LOSSES:
-    raise ValueError(f"unknown loss {name!r}; known losses: {sorted(LOSSES)}")
-  return LOSSES[name]
+  "none": ones; "cb": class-balanced weights (beta = loss.cb_beta) from the start; "drw":
+  deferred re-weighting (Cao et al.) — ones before epoch `loss.drw_epoch`, class-balanced
+  weights from then on.
+  """
+  if loss_config.reweight not in REWEIGHTS:
+    raise ValueError(f"unknown config.loss.reweight {loss_config.reweight!r}; choose one of "
+                     f"{list(REWEIGHTS)}")
+  ones = jnp.ones((len(class_counts),), jnp.float32)
+  balanced = class_balanced_weights(class_counts, loss_config.cb_beta)
+  if loss_config.reweight == "none":
+    return lambda epoch: ones
+  if loss_config.reweight == "cb":
+    return lambda epoch: balanced
+  return lambda epoch: jnp.where(epoch >= loss_config.drw_epoch, balanced, ones)

@@ -51,4 +51,13 @@ def build_model(name: str, num_classes: int, **kwargs: Any) -> nn.Module:
   return MODELS[name](num_classes=num_classes, **kwargs)
 
 
-__all__ = ["MODELS", "build_model", "CifarResNet", "ResNet", "SmallCNN"]
+def config_kwargs(model_config) -> dict[str, Any]:
+  """Module fields set by `config.model` beyond its name (only those that differ from the
+  defaults, so models without such a field still build)."""
+  kwargs = {}
+  if model_config.normed_classifier:
+    kwargs["normed_classifier"] = True
+  return kwargs
+
+
+__all__ = ["MODELS", "build_model", "config_kwargs", "CifarResNet", "ResNet", "SmallCNN"]

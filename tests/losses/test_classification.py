@@ -34,6 +34,9 @@ def test_bf16_logits_give_finite_float32_loss_and_gradient():
 
 
 def test_registry():
-  assert losses.get_loss("ce") is not None
+  from ltjax import config as config_lib
+  lc = config_lib.default_config().loss
+  assert losses.from_config(lc) is not None
+  lc.name = "cross_entropy_typo"
   with pytest.raises(ValueError, match="known losses"):
-    losses.get_loss("cross_entropy_typo")
+    losses.from_config(lc)

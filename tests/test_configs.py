@@ -1,0 +1,108 @@
+"""Every config under configs/ runs end to end in smoke mode (stage 2 on a smoke stage 1)."""
+
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+
+from ltjax import config as config_lib
+from ltjax import feature_cache
+from ltjax import stage2
+from ltjax import train
+from tests.conftest import write_fake_cifar10
+from tests.conftest import write_fake_cifar100
+from tests.conftest import write_fake_image_folder
+from tests.test_train import load_config
+from tests.test_train import REPO
+
+ALL = sorted(os.path.relpath(p, REPO) for p in glob.glob(os.path.join(REPO, "configs/*/*.py")))
+TRAINING = [p for p in ALL if load_config(p).stage == "train"]
+DECOUPLED = [p for p in ALL if load_config(p).stage == "decoupled"]
+
+
+def _point_at_fake_data(c, root):
+  if c.dataset.name == "cifar100_lt":
+    c.dataset.data_dir = write_fake_cifar100(root)
+    c.dataset.imbalance_factor, c.dataset.val_per_class = 5.0, 2
+  elif c.dataset.name == "cifar10_lt":
+    c.dataset.data_dir = write_fake_cifar10(root)
+    c.dataset.imbalance_factor, c.dataset.val_per_class = 5.0, 2
+  elif c.dataset.name == "image_folder":
+    c.dataset.data_dir = write_fake_image_folder(root)
+    c.dataset.num_classes = 4
+    c.train.batch_size = 8
+  return c
+
+
+def test_every_config_has_a_docstring_with_its_command():
+  for path in ALL:
+    with open(os.path.join(REPO, path)) as f:
+      head = f.read(2000)
+    assert "python -m ltjax.main --config " + path in head, path
+
+
+@pytest.mark.parametrize("path", [p for p in TRAINING if not p.endswith(("ce.py",))])
+def test_training_config_smoke(path, tmp_path):
+  c = _point_at_fake_data(load_config(path), str(tmp_path / "data"))
+  c.train.cache_features = False
+  r = train.train_and_evaluate(c, str(tmp_path / "run"))
+  assert np.isfinite(r["test"]["nll"]) and 0 <= r["test"]["top1"] <= 1
+
+
+@pytest.fixture(scope="module")
+def stage1_runs(tmp_path_factory):
+  """One smoke stage-1 CE run per dataset, with its feature cache."""
+  runs = {}
+  for name, path in (("cifar100_lt", "configs/cifar100_lt/ce.py"),
+                     ("cifar10_lt", "configs/cifar10_lt/ce.py"),
+                     ("image_folder", "configs/imagenet_lt/ce.py")):
+    root = tmp_path_factory.mktemp(name)
+    c = _point_at_fake_data(load_config(path), str(root / "data"))
+    train.train_and_evaluate(c, str(root / "run"))
+    runs[name] = str(root / "run")
+  return runs
+
+
+def test_feature_cache_matches_the_splits(stage1_runs):
+  run = stage1_runs["cifar100_lt"]
+  with open(os.path.join(run, "results.json")) as f:
+    r = json.load(f)
+  tr = feature_cache.load_split(run, "train")
+  te = feature_cache.load_split(run, "test")
+  assert tr["features"].shape == (sum(r["class_counts"]), 16)  # tiny ResNet: 16 channels
+  assert tr["logits"].shape == (sum(r["class_counts"]), 100)
+  np.testing.assert_array_equal(np.bincount(tr["labels"], minlength=100), r["class_counts"])
+  np.testing.assert_array_equal(tr["class_counts"], r["class_counts"])
+  assert len(te["labels"]) == r["split_sizes"]["test"]
+  head = feature_cache.load_head(run)
+  # Cached logits are the head applied to the cached features.
+  np.testing.assert_allclose(te["features"] @ head["kernel"] + head["bias"][None, :],
+                             te["logits"], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("path", DECOUPLED)
+def test_decoupled_config_smoke(path, stage1_runs, tmp_path):
+  c = load_config(path)
+  c.decoupled.stage1_workdir = stage1_runs[c.dataset.name]
+  r = stage2.run(c, str(tmp_path))
+  assert r["method"] == c.decoupled.method
+  assert np.isfinite(r["test"]["top1"]) and os.path.exists(tmp_path / "results.json")
+  if c.decoupled.method in stage2.TUNED_METHODS:
+    assert r["tuned"]["selected_on"] == "val"
+    assert r["tuned"]["tau"] in [float(t) for t in c.decoupled.tau_grid]
+
+
+def test_decoupled_without_a_cache_explains(tmp_path):
+  c = load_config("configs/cifar100_lt/crt.py")
+  c.decoupled.stage1_workdir = str(tmp_path)
+  with pytest.raises(FileNotFoundError, match="cache_features"):
+    stage2.run(c, str(tmp_path / "out"))
+
+
+def test_decoupled_stage_needs_a_stage1_workdir():
+  c = load_config("configs/cifar100_lt/crt.py")
+  c.decoupled.stage1_workdir = ""
+  with pytest.raises(ValueError, match="stage1_workdir"):
+    config_lib.validate(c)
