@@ -57,6 +57,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.model.name = "cifar_resnet32"  # a key of ltjax.models.MODELS
   # LDAM's cosine classifier (CifarResNet only); its logits are scaled inside the LDAM loss.
   c.model.normed_classifier = False
+  # Multi-expert (RIDE) models: number of experts, and the reduced expert widths of the paper.
+  c.model.num_experts = 3
+  c.model.reduced = True
 
   c.loss = ml_collections.ConfigDict()
   c.loss.name = "ce"  # a key of ltjax.losses.LOSSES
@@ -69,17 +72,36 @@ def default_config() -> ml_collections.ConfigDict:
   c.loss.reweight = "none"
   c.loss.cb_beta = 0.9999
   c.loss.drw_epoch = 160
+  # RIDE (loss.name = "ride"): diversity factor lambda (negative), alpha, gamma.
+  c.loss.ride_diversity_factor = -0.45
+  c.loss.ride_base_temperature = 1.0
+  c.loss.ride_reweight_factor = 0.05
+  # Distillation (used when distill.teacher_workdir is set): weight and temperature of the KD
+  # term, and the reference's multiplication of the whole loss by the number of experts.
+  c.loss.distill_weight = 1.0
+  c.loss.distill_temperature = 1.5
+  c.loss.distill_times_experts = True
+
+  c.distill = ml_collections.ConfigDict()
+  c.distill.teacher_workdir = ""  # a finished run (e.g. a 6-expert RIDE) used as teacher
+  c.distill.teacher_train_bn = True  # the reference never puts its teacher in eval mode
 
   # "train" (a full training run) or "decoupled" (stage 2 on a finished run's feature cache).
   c.stage = "train"
   c.decoupled = ml_collections.ConfigDict()
-  c.decoupled.method = "crt"  # "crt" | "lws" | "tau_norm" | "ncm" | "posthoc"
+  c.decoupled.method = "crt"  # "crt" | "lws" | "tau_norm" | "ncm" | "posthoc" | "ride_router"
   c.decoupled.stage1_workdir = ""  # the finished stage-1 run whose features/ it reads
   c.decoupled.sampler = "class_balanced"
   c.decoupled.num_epochs = 10
   c.decoupled.batch_size = 512
   c.decoupled.learning_rate = 0.2  # cosine to 0, SGD momentum 0.9 (decoupling recipe)
   c.decoupled.weight_decay = 5e-4
+  c.decoupled.nesterov = False
+  # RIDE routing (method "ride_router"): top-k logit values fed to the routers, the BCE weight
+  # of positives (more experts used as it grows), the decision threshold.
+  c.decoupled.router_top_k = 30
+  c.decoupled.router_pos_weight = 100.0
+  c.decoupled.router_threshold = 0.5
   # tau-norm / post-hoc adjustment strength grid, searched on the validation split.
   c.decoupled.tau_grid = tuple(round(0.1 * i, 1) for i in range(21))
 
@@ -148,7 +170,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
       raise ValueError(f"config.train.{key} must be positive, got {config.train[key]}")
   _choice(config.stage, ("train", "decoupled"), "stage")
   _choice(config.loss.reweight, ("none", "cb", "drw"), "loss.reweight")
-  _choice(config.decoupled.method, ("crt", "lws", "tau_norm", "ncm", "posthoc"),
+  _choice(config.decoupled.method, ("crt", "lws", "tau_norm", "ncm", "posthoc", "ride_router"),
           "decoupled.method")
   if config.stage == "decoupled" and not config.decoupled.stage1_workdir:
     raise ValueError("config.stage='decoupled' needs config.decoupled.stage1_workdir: the "
@@ -171,6 +193,99 @@ def cifar_lt_recipe(name: str) -> ml_collections.ConfigDict:
   return c
 
 
+def digits_lt_recipe() -> ml_collections.ConfigDict:
+  """The embedded default: digits-LT (IF 20), a small CNN, 60 epochs of cosine SGD; runs in
+  well under a minute on 2 CPU cores."""
+  c = default_config()
+  c.dataset.name = "digits_lt"
+  c.dataset.source = "digits"
+  c.dataset.imbalance_factor = 20.0
+  c.dataset.n_max = 120
+  c.dataset.test_per_class = 40
+  c.dataset.val_per_class = 10
+  c.model.name = "small_cnn"
+  c.augment.crop_padding = 1  # digits are 8x8: a 1-pixel shift; never flip a digit
+  c.augment.flip = False
+  c.optimizer.learning_rate = 0.05
+  c.optimizer.weight_decay = 5e-4
+  c.optimizer.schedule = "cosine"
+  c.optimizer.warmup_epochs = 2
+  c.loss.drw_epoch = 48  # 80% of training, as 160 of 200 in the CIFAR recipe
+  c.train.batch_size = 32
+  c.train.num_epochs = 60
+  c.train.log_every_steps = 50
+  c.train.checkpoint_every_epochs = 5
+  return c
+
+
+def ride_cifar_recipe(name: str, num_experts: int) -> ml_collections.ConfigDict:
+  """RIDE on CIFAR-LT (ride.md): reduced-width RIDE ResNet-32, the RIDE loss (lambda -0.45,
+  gamma 0.05, LDAM margins, DRW and per-class temperature from epoch 160), SGD Nesterov, lr 0.1,
+  weight decay 5e-4, batch 128, 200 epochs, 5-epoch warm-up, x0.01 at 160 and 180.
+  (The reference's extra RandomRotation(15) augmentation is not applied.)"""
+  c = cifar_lt_recipe(name)
+  c.model.name = "ride_cifar_resnet32"
+  c.model.num_experts = num_experts
+  c.model.reduced = True
+  c.loss.name = "ride"
+  c.loss.drw_epoch = 160
+  c.loss.ride_diversity_factor = -0.45
+  c.loss.ride_reweight_factor = 0.05
+  c.optimizer.nesterov = True
+  c.optimizer.weight_decay = 5e-4
+  return c
+
+
+def ride_imagenet_recipe(num_experts: int, model_name: str = "ride_resnext50",
+                         inat: bool = False) -> ml_collections.ConfigDict:
+  """RIDE on ImageNet-LT (or iNaturalist 2018 with inat=True): shared stem/layer1/layer2,
+  reduced experts, lambda -0.2, gamma 0.02 (iNat 0.015), DRW at 80, SGD Nesterov lr 0.1
+  (iNat 0.2), weight decay 2e-4, batch 256 (iNat 512), 100 epochs, warm-up 5, x0.1 at 60 and
+  80. RandomResizedCrop 224 + flip on device (ColorJitter not applied)."""
+  c = default_config()
+  c.dataset.name = "image_folder"
+  c.dataset.source = "image_folder"
+  prefix = "iNaturalist18" if inat else "ImageNet_LT"
+  c.dataset.train_list = f"{prefix}_train.txt"
+  # iNaturalist has no published validation split: its official val list is the test set.
+  c.dataset.val_list = "" if inat else f"{prefix}_val.txt"
+  c.dataset.test_list = f"{prefix}_val.txt" if inat else f"{prefix}_test.txt"
+  c.dataset.num_classes = 8142 if inat else 1000
+  c.dataset.image_size = 224
+  c.dataset.train_image_size = 256
+  c.augment.kind = "random_resized_crop"
+  c.model.name = model_name
+  c.model.num_experts = num_experts
+  c.loss.name = "ride"
+  c.loss.drw_epoch = 80
+  c.loss.ride_diversity_factor = -0.2
+  c.loss.ride_reweight_factor = 0.015 if inat else 0.02
+  c.optimizer.learning_rate = 0.2 if inat else 0.1
+  c.optimizer.nesterov = True
+  c.optimizer.weight_decay = 2e-4
+  c.optimizer.decay_epochs = (60, 80)
+  c.optimizer.decay_factors = (0.1, 0.01)
+  c.train.batch_size = 512 if inat else 256
+  c.train.num_epochs = 100
+  c.train.eval_batch_size = 1000
+  c.train.checkpoint_every_epochs = 1
+  c.train.log_every_steps = 100
+  return c
+
+
+def ride_router_stage(c: ml_collections.ConfigDict, stage1_workdir: str) -> ml_collections.ConfigDict:
+  """RIDE stage 2 (expert assignment): routers on the frozen experts, 5 epochs, batch 512,
+  class-balanced sampling, SGD Nesterov lr 0.01 cosine, weight decay 5e-4, pos_weight 100."""
+  decoupled_stage(c, "ride_router", stage1_workdir)
+  c.decoupled.num_epochs = 5
+  c.decoupled.batch_size = 512
+  c.decoupled.learning_rate = 0.01
+  c.decoupled.weight_decay = 5e-4
+  c.decoupled.nesterov = True
+  c.decoupled.router_pos_weight = 100.0
+  return c
+
+
 def decoupled_stage(c: ml_collections.ConfigDict, method: str,
                     stage1_workdir: str) -> ml_collections.ConfigDict:
   """Turns a config into a decoupled stage-2 run of `method` over `stage1_workdir`."""
@@ -187,6 +302,13 @@ def config_arg(c: ml_collections.ConfigDict, arg: str | None,
   """Applies a config file's `:arg` ("smoke" or nothing)."""
   if arg == "smoke":
     shrink_for_smoke(c, smoke_model)
+    if c.dataset.name == "digits_lt":
+      c.dataset.eval_per_class_limit = 0  # digits eval is tiny already
+    if c.model.name.startswith("ride_"):
+      c.model.name = "ride_resnet_tiny" if "resnet" in c.model.name or "resnext" in \
+          c.model.name else "ride_cifar_tiny"
+    if c.dataset.source == "image_folder":
+      c.dataset.image_size, c.dataset.train_image_size = 32, 40
   elif arg:
     raise ValueError(f"unknown config argument {arg!r}; use 'smoke' or nothing")
   return c

@@ -52,27 +52,29 @@ def ncm_logits(features: jax.Array, centroids: jax.Array) -> jax.Array:
   return jnp.where(empty[None, :], -jnp.inf, sims)
 
 
-def _sgd_on_features(params, logits_fn: Callable, inputs: np.ndarray, labels: np.ndarray, *,
-                     sampler: str, num_epochs: int, batch_size: int, learning_rate: float,
-                     weight_decay: float, seed: int):
-  """Minimises mean CE of logits_fn(params, inputs[idx]) with SGD (momentum 0.9, coupled
-  weight decay, cosine lr stepped per epoch as torch's CosineAnnealingLR to 0).
-  All steps run in one jitted `lax.scan`."""
+def sgd_on_cached(params, batch_loss: Callable, labels: np.ndarray, *, sampler: str,
+                  num_epochs: int, batch_size: int, learning_rate: float, weight_decay: float,
+                  seed: int, nesterov: bool = False):
+  """Minimises batch_loss(params, idx) over index batches drawn by `sampler` from `labels`.
+
+  SGD with momentum 0.9 (optionally Nesterov), coupled weight decay and a cosine lr stepped per
+  epoch, as torch's CosineAnnealingLR(T_max=num_epochs, eta_min=0). All steps run in one jitted
+  `lax.scan`. Returns (params, loss per step).
+  """
   n = len(labels)
-  steps_per_epoch = max(1, n // batch_size)
   batch_size = min(batch_size, n)
+  steps_per_epoch = max(1, n // batch_size)
   order = np.stack([samplers.epoch_order(labels, sampler, seed, e)[:steps_per_epoch * batch_size]
                     .reshape(steps_per_epoch, batch_size) for e in range(num_epochs)])
   order = order.reshape(num_epochs * steps_per_epoch, batch_size)
   schedule = lambda step: 0.5 * learning_rate * (
       1 + jnp.cos(jnp.pi * (step // steps_per_epoch) / num_epochs))
-  tx = optax.chain(optax.add_decayed_weights(weight_decay), optax.sgd(schedule, momentum=0.9))
-  inputs_d, labels_d = jnp.asarray(inputs), jnp.asarray(labels)
+  tx = optax.chain(optax.add_decayed_weights(weight_decay),
+                   optax.sgd(schedule, momentum=0.9, nesterov=nesterov))
 
   def step(carry, idx):
     p, opt_state = carry
-    loss, grads = jax.value_and_grad(
-        lambda p: jnp.mean(losses.cross_entropy(logits_fn(p, inputs_d[idx]), labels_d[idx])))(p)
+    loss, grads = jax.value_and_grad(batch_loss)(p, idx)
     updates, opt_state = tx.update(grads, opt_state, p)
     return (optax.apply_updates(p, updates), opt_state), loss
 
@@ -82,6 +84,17 @@ def _sgd_on_features(params, logits_fn: Callable, inputs: np.ndarray, labels: np
     return p, loss_curve
 
   return run(params, jnp.asarray(order))
+
+
+def _sgd_on_features(params, logits_fn: Callable, inputs: np.ndarray, labels: np.ndarray,
+                     **kwargs):
+  """Mean CE of logits_fn(params, inputs[idx]) minimised with `sgd_on_cached`."""
+  inputs_d, labels_d = jnp.asarray(inputs), jnp.asarray(labels)
+
+  def batch_loss(p, idx):
+    return jnp.mean(losses.cross_entropy(logits_fn(p, inputs_d[idx]), labels_d[idx]))
+
+  return sgd_on_cached(params, batch_loss, labels, **kwargs)
 
 
 def crt(features: np.ndarray, labels: np.ndarray, num_classes: int, *, seed: int = 0,

@@ -5,7 +5,9 @@ On-disk format, under `<workdir>/features/`:
   - `train.npz`, `val.npz`, `test.npz` (val absent when the run has no val split), each with
       `features` (N, D) float32: the penultimate ("pooled") features, eval mode, no augmentation;
       `logits` (N, C) float32; `labels` (N,) int32; `class_counts` (C,) int64 (training counts);
-  - `head.npz`: the classifier's `kernel` (D, C) and, when it has one, `bias` (C,);
+    multi-expert models (RIDE) add `expert_logits` (N, E, C) and `expert_pooled` (N, E, D);
+  - `head.npz`: the classifier's `kernel` (D, C) and, when it has one, `bias` (C,) (absent for
+    models without a single "head" classifier, e.g. RIDE);
   - `meta.json`: the stage-1 step the features come from, the model name and the dataset.
 Rows follow each split's order (for train: the LT subset order). Files are written atomically.
 """
@@ -17,6 +19,7 @@ import os
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 from jax.experimental import multihost_utils
 import numpy as np
 
@@ -28,13 +31,17 @@ SPLITS = ("train", "val", "test")
 
 
 def make_extract_step(model, *, mean, std):
-  """extract_step(state, batch) -> (pooled features, logits), eval mode."""
+  """extract_step(state, batch) -> dict of batch-major arrays, eval mode."""
 
   def extract_step(state, batch):
     images = augment.normalize(batch["image"], mean, std)
     logits, features = model.apply({"params": state.params, "batch_stats": state.batch_stats},
                                    images, train=False)
-    return features["pooled"], logits
+    out = {"features": features["pooled"], "logits": logits, "mask": batch["mask"]}
+    for key in ("expert_logits", "expert_pooled"):  # (E, B, .) -> (B, E, .)
+      if key in features:
+        out[key] = jnp.swapaxes(features[key], 0, 1)
+    return out
 
   return extract_step
 
@@ -42,19 +49,16 @@ def make_extract_step(model, *, mean, std):
 def extract_split(extract_step, state, split, mesh, batch_size: int) -> dict[str, np.ndarray]:
   """Features and logits of a whole split, in its order (padding dropped)."""
   global_batch = evaluate.eval_batch_size(batch_size)
-  feats, logits, masks = [], [], []
+  parts = []
   for local in evaluate.local_eval_batches(split, global_batch, jax.process_index(),
                                            jax.process_count()):
-    f, z = extract_step(state, sharding.global_batch(mesh, local))
     # Gather every host's rows (a no-op copy on one host).
-    f, z, m = multihost_utils.process_allgather((f, z, sharding.global_batch(
-        mesh, {"m": local["mask"]})["m"]), tiled=True)
-    feats.append(np.asarray(f, np.float32))
-    logits.append(np.asarray(z, np.float32))
-    masks.append(np.asarray(m) > 0)
-  # Batches are laid out host-major; re-order rows to the split's order.
-  mask = np.concatenate(masks)
-  out = {"features": np.concatenate(feats)[mask], "logits": np.concatenate(logits)[mask]}
+    parts.append(multihost_utils.process_allgather(
+        extract_step(state, sharding.global_batch(mesh, local)), tiled=True))
+  mask = np.concatenate([np.asarray(p.pop("mask")) for p in parts]) > 0
+  # Batches are laid out host-major; re-order rows to the split's order below.
+  out = {k: np.concatenate([np.asarray(p[k], np.float32) for p in parts])[mask]
+         for k in parts[0]}
   if jax.process_count() > 1:
     out = _host_major_to_split_order(out, len(split), global_batch)
   out["labels"] = np.asarray(split.labels, np.int32)
@@ -97,8 +101,9 @@ def write_cache(workdir: str, arrays_by_split: dict[str, dict[str, np.ndarray]],
   for name, arrays in arrays_by_split.items():
     _save_npz(os.path.join(directory, f"{name}.npz"), class_counts=np.asarray(class_counts),
               **arrays)
-  _save_npz(os.path.join(directory, "head.npz"),
-            **{k: np.asarray(v, np.float32) for k, v in head.items()})
+  if head is not None:
+    _save_npz(os.path.join(directory, "head.npz"),
+              **{k: np.asarray(v, np.float32) for k, v in head.items()})
   with open(os.path.join(directory, "meta.json"), "w", encoding="utf-8") as f:
     json.dump(meta, f, indent=2)
   return directory
@@ -118,6 +123,10 @@ def load_split(workdir: str, split: str) -> dict[str, np.ndarray] | None:
     return {k: data[k] for k in data.files}
 
 
-def load_head(workdir: str) -> dict[str, np.ndarray]:
-  with np.load(os.path.join(workdir, "features", "head.npz")) as data:
+def load_head(workdir: str) -> dict[str, np.ndarray] | None:
+  """The cached classifier weights, or None for models without a single head."""
+  path = os.path.join(workdir, "features", "head.npz")
+  if not os.path.exists(path):
+    return None
+  with np.load(path) as data:
     return {k: data[k] for k in data.files}

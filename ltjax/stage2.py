@@ -7,6 +7,7 @@ cache, tune on validation, test once, and write results like a training run.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, Callable
 
@@ -21,7 +22,9 @@ from ltjax import decoupled
 from ltjax import feature_cache
 from ltjax import losses
 from ltjax import metrics
+from ltjax import models
 from ltjax import results as results_lib
+from ltjax import ride_router
 
 TUNED_METHODS = ("tau_norm", "posthoc")
 
@@ -58,6 +61,8 @@ def fit(config: ml_collections.ConfigDict, train, val, head) -> tuple[Callable, 
     scales, curve = decoupled.lws(train["logits"], train["labels"], **sgd)
     extra.update(final_train_loss=float(curve[-1]), scales=np.asarray(scales).tolist())
     return lambda d: d["logits"] * scales[None, :], extra
+  if dc.method == "ride_router":
+    return _fit_router(config, train, extra)
   if dc.method == "ncm":
     centroids = decoupled.class_means(train["features"], train["labels"], num_classes)
     return lambda d: decoupled.ncm_logits(d["features"], centroids), extra
@@ -70,6 +75,46 @@ def fit(config: ml_collections.ConfigDict, train, val, head) -> tuple[Callable, 
   logging.info("tuned tau on val: %.2f (val top-1 %.2f%%)", tau, 100 * scores[tau])
   extra["tuned"] = {"tau": tau, "val_top1_by_tau": scores, "selected_on": "val"}
   return lambda d: logits_for(tau, d), extra
+
+
+def _fit_router(config, train, extra):
+  """RIDE stage 2: routers on the frozen experts; logits_fn routes, extra gets the usage."""
+  dc = config.decoupled
+  if "expert_logits" not in train:
+    raise ValueError("decoupled.method='ride_router' needs a multi-expert (RIDE) stage-1 run: "
+                     f"{dc.stage1_workdir}/features/train.npz has no expert_logits")
+  router, params, curve = ride_router.train_router(
+      train["expert_logits"], train["expert_pooled"], train["labels"],
+      top_k=dc.router_top_k, pos_weight=dc.router_pos_weight, seed=config.seed,
+      num_epochs=dc.num_epochs, batch_size=dc.batch_size, learning_rate=dc.learning_rate,
+      weight_decay=dc.weight_decay, sampler=dc.sampler)
+  extra["final_train_loss"] = float(curve[-1])
+
+  def routed(d):
+    return ride_router.routed_predictions(router, params, d["expert_logits"],
+                                          d["expert_pooled"], dc.router_threshold)
+
+  extra["_routed"] = routed  # for the usage report; removed before results are written
+  return lambda d: routed(d)[0], extra
+
+
+def _router_report(source, extra, counts, test):
+  """Test-split expert usage (shares, per bucket) and XLA-measured flops per image."""
+  _, used = extra.pop("_routed")(test)
+  labels = test["labels"]
+  with open(os.path.join(source, "config.json"), encoding="utf-8") as f:
+    model_config = ml_collections.ConfigDict(json.load(f)["model"])
+  with open(os.path.join(source, "features", "meta.json"), encoding="utf-8") as f:
+    image_shape = json.load(f)["image_shape"]
+  num_experts = test["expert_logits"].shape[1]
+
+  def build(k):
+    model_config.num_experts = k
+    return models.build_model(model_config.name, len(counts), **models.config_kwargs(model_config))
+
+  flops = ride_router.flops_per_image(build, num_experts, image_shape)
+  extra["routing"] = ride_router.usage_summary(used, labels, counts, num_experts, flops)
+  extra["all_experts_test"] = metrics.evaluate_logits(test["logits"], test["labels"], counts)
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
@@ -86,6 +131,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   if val is not None:
     split_results["val"] = metrics.evaluate_logits(logits_fn(val), val["labels"], counts)
   split_results["test"] = metrics.evaluate_logits(logits_fn(test), test["labels"], counts)
+  if config.decoupled.method == "ride_router":
+    _router_report(source, extra, counts, test)
   out = {"config": config.to_dict(), "method": config.decoupled.method,
          "stage1_workdir": os.path.abspath(source), "class_counts": counts.tolist(),
          "split_sizes": {"train": len(train["labels"]),

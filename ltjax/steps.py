@@ -16,7 +16,6 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ltjax import losses as losses_lib
 from ltjax import metrics as metrics_lib
 from ltjax.data import augment
 
@@ -40,55 +39,61 @@ def init_state(model: nn.Module, tx: optax.GradientTransformation, rng: jax.Arra
 
 
 def make_train_step(model: nn.Module, tx: optax.GradientTransformation,
-                    loss_fn: Callable[..., jax.Array], class_counts: jax.Array,
-                    schedule: optax.Schedule, *, mean: Sequence[float], std: Sequence[float],
-                    class_weights: Callable[[jax.Array], jax.Array] | None = None,
-                    steps_per_epoch: int = 1,
+                    objective: Callable[..., jax.Array], schedule: optax.Schedule, *,
+                    mean: Sequence[float], std: Sequence[float], steps_per_epoch: int = 1,
                     augment_kind: str = "pad_crop_flip", crop_padding: int = 4,
-                    flip: bool = True, image_size: int = 224) -> Callable:
+                    flip: bool = True, image_size: int = 224,
+                    teacher: nn.Module | None = None, teacher_train_bn: bool = True
+                    ) -> Callable:
   """Builds the pure training step.
 
   Args:
     model: a Linen classifier returning (logits, features).
     tx: the optax optimizer.
-    loss_fn: per-example loss `(logits, labels, class_counts) -> (B,)`.
-    class_counts: (C,) training images per class, passed to the loss.
+    objective: scalar batch loss `(logits, features, labels, epoch, teacher_logits=None)`
+      (`ltjax.losses.objective`).
     schedule: lr(step), only reported in the metrics.
     mean, std: per-channel normalisation.
-    class_weights: epoch -> (C,) per-class loss weights (re-weighting / DRW); None = ones.
-    steps_per_epoch: to turn the step into the epoch that `class_weights` reads.
+    steps_per_epoch: turns the step into the (0-based) epoch that the objective reads.
     augment_kind, crop_padding, flip, image_size: on-device augmentation
       (`augment.augment_batch`; image_size is the random-resized-crop output side).
+    teacher: optional distillation teacher; its variables are the step's 4th argument.
+    teacher_train_bn: run the teacher's BatchNorm on batch statistics, as RIDE's reference
+      does (its teacher is never put in eval mode); running statistics are not updated.
 
   Returns:
-    train_step(state, batch, rng) -> (state, metrics); batch = {"image": uint8 (B,H,W,C),
-    "label": int32 (B,)}. The loss is sum(w_i l_i) / sum(w_i) with w_i the weight of
-    example i's class (PyTorch's `weight=` reduction).
+    train_step(state, batch, rng[, teacher_variables]) -> (state, metrics); batch =
+    {"image": uint8 (B,H,W,C), "label": int32 (B,)}.
   """
 
-  def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array):
+  def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array,
+                 teacher_variables=None):
     rng = jax.random.fold_in(rng, state.step)
     images = augment.augment_batch(batch["image"], rng, kind=augment_kind,
                                    crop_padding=crop_padding, flip=flip, size=image_size)
     images = augment.normalize(images, mean, std)
-    if class_weights is None:
-      weights = None
-    else:
-      weights = class_weights(state.step // steps_per_epoch)[batch["label"]]
+    epoch = state.step // steps_per_epoch
+    teacher_logits = None
+    if teacher is not None:
+      if teacher_train_bn:
+        (teacher_logits, _), _ = teacher.apply(teacher_variables, images, train=True,
+                                               mutable=["batch_stats"])
+      else:
+        teacher_logits, _ = teacher.apply(teacher_variables, images, train=False)
+      teacher_logits = jax.lax.stop_gradient(teacher_logits)
 
-    def objective(params):
-      (logits, _), new_vars = model.apply(
+    def loss_fn(params):
+      (logits, features), new_vars = model.apply(
           {"params": params, "batch_stats": state.batch_stats}, images, train=True,
           mutable=["batch_stats"])
-      per_example = loss_fn(logits, batch["label"], class_counts)
-      return losses_lib.weighted_mean(per_example, weights), (logits, new_vars)
+      loss = objective(logits, features, batch["label"], epoch, teacher_logits)
+      return loss, (logits, new_vars)
 
-
-    (loss, (logits, new_vars)), grads = jax.value_and_grad(objective, has_aux=True)(
+    (loss, (logits, new_vars)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         state.params)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    new_state = state.replace(step=state.step + 1, params=optax.apply_updates(state.params,
-                                                                              updates),
+    new_state = state.replace(step=state.step + 1,
+                              params=optax.apply_updates(state.params, updates),
                               batch_stats=new_vars.get("batch_stats", {}), opt_state=opt_state)
     metrics = {
         "loss": loss,

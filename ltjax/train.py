@@ -20,6 +20,7 @@ import numpy as np
 
 from ltjax import checkpoint
 from ltjax import config as config_lib
+from ltjax import distill
 from ltjax import evaluate
 from ltjax import feature_cache
 from ltjax import losses
@@ -82,10 +83,11 @@ def _cache_features(config, workdir, model, state, splits, mesh, selected_step):
   arrays = {name: feature_cache.extract_split(extract, state, getattr(splits, name), mesh,
                                               config.train.eval_batch_size)
             for name in feature_cache.SPLITS if getattr(splits, name) is not None}
-  head = jax.device_get(state.params["head"])
+  head = jax.device_get(state.params["head"]) if "head" in state.params else None
   directory = feature_cache.write_cache(
       workdir, arrays, splits.class_counts, head,
-      {"step": selected_step, "model": config.model.name, "dataset": splits.name})
+      {"step": selected_step, "model": config.model.name, "dataset": splits.name,
+       "image_shape": list(splits.test.image_shape)})
   logging.info("feature cache written to %s", directory)
 
 
@@ -141,17 +143,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   if start_step:
     logging.info("resumed at step %d (epoch %d)", start_step, start_step // steps_per_epoch)
 
-  loss_fn = losses.from_config(config.loss)
   counts_device = jax.device_put(jnp.asarray(class_counts, jnp.float32), replicated)
-  class_weights = losses.class_weights_schedule(config.loss, counts_device)
-  train_step = jax.jit(
-      steps.make_train_step(
-          model, tx, loss_fn, counts_device, schedule, mean=splits.mean, std=splits.std,
-          class_weights=None if config.loss.reweight == "none" else class_weights,
-          steps_per_epoch=steps_per_epoch, augment_kind=config.augment.kind,
-          crop_padding=config.augment.crop_padding, flip=config.augment.flip,
-          image_size=splits.test.image_shape[0]),
-      donate_argnums=(0,), out_shardings=(state_sharding, replicated))
+  num_experts = config.model.num_experts if config.model.name.startswith("ride_") else 1
+  objective = losses.objective(config.loss, counts_device, num_experts)
+  teacher, teacher_variables = None, None
+  if config.distill.teacher_workdir:
+    teacher, teacher_variables = distill.load_teacher(config.distill.teacher_workdir,
+                                                      splits.num_classes, replicated)
+  step_fn = steps.make_train_step(
+      model, tx, objective, schedule, mean=splits.mean, std=splits.std,
+      steps_per_epoch=steps_per_epoch, augment_kind=config.augment.kind,
+      crop_padding=config.augment.crop_padding, flip=config.augment.flip,
+      image_size=splits.test.image_shape[0], teacher=teacher,
+      teacher_train_bn=config.distill.teacher_train_bn)
+  train_step = jax.jit(step_fn, donate_argnums=(0,),
+                       out_shardings=(state_sharding, replicated))
   eval_step = jax.jit(steps.make_eval_step(model, mean=splits.mean, std=splits.std),
                       out_shardings=replicated)
   run_eval = functools.partial(evaluate.evaluate_split, eval_step, class_counts=class_counts,
@@ -168,7 +174,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     idx = sampler.local_indices(epoch, batch_in_epoch)
     batch = sharding.global_batch(mesh, {"image": splits.train.gather(idx),
                                          "label": train_labels[idx]})
-    state, step_metrics = train_step(state, batch, train_rng)
+    state, step_metrics = train_step(state, batch, train_rng, teacher_variables)
     if pending is not None:
       _log_train_metrics(*pending, progress, log)
       pending = None

@@ -30,7 +30,8 @@ def _point_at_fake_data(c, root):
     c.dataset.data_dir = write_fake_cifar10(root)
     c.dataset.imbalance_factor, c.dataset.val_per_class = 5.0, 2
   elif c.dataset.name == "image_folder":
-    c.dataset.data_dir = write_fake_image_folder(root)
+    prefix = c.dataset.train_list.rsplit("_train", 1)[0] or "ImageNet_LT"
+    c.dataset.data_dir = write_fake_image_folder(root, prefix=prefix)
     c.dataset.num_classes = 4
     c.train.batch_size = 8
   return c
@@ -43,26 +44,48 @@ def test_every_config_has_a_docstring_with_its_command():
     assert "python -m ltjax.main --config " + path in head, path
 
 
-@pytest.mark.parametrize("path", [p for p in TRAINING if not p.endswith(("ce.py",))])
-def test_training_config_smoke(path, tmp_path):
-  c = _point_at_fake_data(load_config(path), str(tmp_path / "data"))
-  c.train.cache_features = False
-  r = train.train_and_evaluate(c, str(tmp_path / "run"))
-  assert np.isfinite(r["test"]["nll"]) and 0 <= r["test"]["top1"] <= 1
+STAGE1 = {"digits_lt": "configs/digits_lt/ce.py",
+          "cifar100_lt": "configs/cifar100_lt/ce.py",
+          "cifar10_lt": "configs/cifar10_lt/ce.py",
+          "image_folder": "configs/imagenet_lt/ce.py",
+          "cifar100_lt/ride": "configs/cifar100_lt/ride_e3.py",
+          "cifar10_lt/ride": "configs/cifar10_lt/ride_e3.py",
+          "image_folder/ride": "configs/imagenet_lt/ride_resnext50_e3.py"}
+
+
+class _LazyRuns(dict):
+  """Smoke stage-1 runs with feature caches, trained on first use and kept for the module:
+  per dataset a CE run and (not digits) a RIDE-3 run, which is also the distillation teacher
+  of the distill configs."""
+
+  def __init__(self, factory):
+    super().__init__()
+    self.factory = factory
+
+  def __missing__(self, key):
+    root = self.factory.mktemp(key.replace("/", "_"))
+    c = _point_at_fake_data(load_config(STAGE1[key]), str(root / "data"))
+    train.train_and_evaluate(c, str(root / "run"))
+    self[key] = str(root / "run")
+    return self[key]
 
 
 @pytest.fixture(scope="module")
 def stage1_runs(tmp_path_factory):
-  """One smoke stage-1 CE run per dataset, with its feature cache."""
-  runs = {}
-  for name, path in (("cifar100_lt", "configs/cifar100_lt/ce.py"),
-                     ("cifar10_lt", "configs/cifar10_lt/ce.py"),
-                     ("image_folder", "configs/imagenet_lt/ce.py")):
-    root = tmp_path_factory.mktemp(name)
-    c = _point_at_fake_data(load_config(path), str(root / "data"))
-    train.train_and_evaluate(c, str(root / "run"))
-    runs[name] = str(root / "run")
-  return runs
+  return _LazyRuns(tmp_path_factory)
+
+
+SKIP_TRAINING = ("ce.py", "ride_e3.py", "imagenet_lt/ride_resnext50_e3.py")
+
+
+@pytest.mark.parametrize("path", [p for p in TRAINING if not p.endswith(SKIP_TRAINING)])
+def test_training_config_smoke(path, tmp_path, request):
+  c = _point_at_fake_data(load_config(path), str(tmp_path / "data"))
+  c.train.cache_features = False
+  if c.distill.teacher_workdir:
+    c.distill.teacher_workdir = request.getfixturevalue("stage1_runs")[c.dataset.name + "/ride"]
+  r = train.train_and_evaluate(c, str(tmp_path / "run"))
+  assert np.isfinite(r["test"]["nll"]) and 0 <= r["test"]["top1"] <= 1
 
 
 def test_feature_cache_matches_the_splits(stage1_runs):
@@ -85,8 +108,15 @@ def test_feature_cache_matches_the_splits(stage1_runs):
 @pytest.mark.parametrize("path", DECOUPLED)
 def test_decoupled_config_smoke(path, stage1_runs, tmp_path):
   c = load_config(path)
-  c.decoupled.stage1_workdir = stage1_runs[c.dataset.name]
+  ride = c.decoupled.method == "ride_router"
+  c.decoupled.stage1_workdir = stage1_runs[c.dataset.name + ("/ride" if ride else "")]
   r = stage2.run(c, str(tmp_path))
+  if ride:
+    routing = r["routing"]
+    assert 1.0 <= routing["mean_experts"] <= 3.0
+    assert sum(routing["share_by_num_experts"]) == pytest.approx(1.0)
+    flops = routing["flops_per_image_by_num_experts"]
+    assert len(flops) == 3 and flops[0] < flops[1] < flops[2]
   assert r["method"] == c.decoupled.method
   assert np.isfinite(r["test"]["top1"]) and os.path.exists(tmp_path / "results.json")
   if c.decoupled.method in stage2.TUNED_METHODS:

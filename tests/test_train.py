@@ -83,10 +83,10 @@ def _run_steps(mesh, num_steps=3):
   abstract = jax.eval_shape(init, jax.random.key(0))
   state_sharding = jax.tree.map(lambda _: repl, abstract)
   state = jax.jit(init, out_shardings=state_sharding)(jax.random.key(0))
+  objective = losses.objective(config_lib.default_config().loss, jnp.ones((10,)))
   step_fn = jax.jit(steps.make_train_step(
-      model, tx, losses.LOSSES["ce"](None), jnp.ones((10,)), schedule, mean=(0.5,) * 3,
-      std=(0.25,) * 3, crop_padding=4, flip=True), donate_argnums=(0,),
-                    out_shardings=(state_sharding, repl))
+      model, tx, objective, schedule, mean=(0.5,) * 3, std=(0.25,) * 3, crop_padding=4,
+      flip=True), donate_argnums=(0,), out_shardings=(state_sharding, repl))
   rng = np.random.RandomState(0)
   batch_sharding = NamedSharding(mesh, P("data"))
   for _ in range(num_steps):

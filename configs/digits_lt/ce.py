@@ -13,27 +13,6 @@ from ltjax import config as config_lib
 
 
 def get_config(arg: str | None = None):
-  c = config_lib.default_config()
-  c.dataset.name = "digits_lt"
-  c.dataset.source = "digits"
-  c.dataset.imbalance_factor = 20.0
-  c.dataset.n_max = 120
-  c.dataset.test_per_class = 40
-  c.dataset.val_per_class = 10
-  c.model.name = "small_cnn"
-  c.augment.crop_padding = 1  # digits are 8x8: a 1-pixel shift; never flip a digit
-  c.augment.flip = False
-  c.optimizer.learning_rate = 0.05
-  c.optimizer.weight_decay = 5e-4
-  c.optimizer.schedule = "cosine"
-  c.optimizer.warmup_epochs = 2
-  c.train.batch_size = 32
-  c.train.num_epochs = 60
-  c.train.log_every_steps = 50
-  c.train.checkpoint_every_epochs = 5
-  if arg == "smoke":
-    config_lib.shrink_for_smoke(c, "small_cnn")
-    c.dataset.eval_per_class_limit = 0  # digits eval is tiny already
-  elif arg:
-    raise ValueError(f"unknown config argument {arg!r}; use 'smoke' or nothing")
-  return c
+  c = config_lib.digits_lt_recipe()
+  c.loss.name = "ce"
+  return config_lib.config_arg(c, arg, "small_cnn")

@@ -23,6 +23,9 @@ from ltjax.losses.long_tail import focal_loss
 from ltjax.losses.long_tail import ldam_loss
 from ltjax.losses.long_tail import ldam_margins
 from ltjax.losses.long_tail import logit_adjusted_loss
+from ltjax.losses.ride import distillation_loss
+from ltjax.losses.ride import diversity_temperature
+from ltjax.losses.ride import ride_loss
 
 LossFn = Callable[..., jax.Array]
 
@@ -37,10 +40,14 @@ LOSSES: dict[str, Callable[[ml_collections.ConfigDict], LossFn]] = {
                                                                             lc.la_tau, w),
 }
 REWEIGHTS = ("none", "cb", "drw")
+# Losses that need the model's per-expert outputs rather than only its logits.
+MULTI_EXPERT_LOSSES = ("ride",)
 
 
 def from_config(loss_config: ml_collections.ConfigDict) -> LossFn:
   """The trainer's loss_fn(logits, labels, class_counts, weights=None) for `loss.name`."""
+  if loss_config.name in MULTI_EXPERT_LOSSES:
+    raise ValueError(f"loss {loss_config.name!r} is a batch objective: use objective()")
   if loss_config.name not in LOSSES:
     raise ValueError(f"unknown config.loss.name {loss_config.name!r}; known losses: "
                      f"{sorted(LOSSES)}")
@@ -65,3 +72,44 @@ def class_weights_schedule(loss_config: ml_collections.ConfigDict,
   if loss_config.reweight == "cb":
     return lambda epoch: balanced
   return lambda epoch: jnp.where(epoch >= loss_config.drw_epoch, balanced, ones)
+
+
+def objective(loss_config: ml_collections.ConfigDict, class_counts: jax.Array,
+              num_experts: int = 1) -> Callable[..., jax.Array]:
+  """The trainer's scalar batch objective `(logits, features, labels, epoch, teacher_logits)`.
+
+  - per-example losses (`LOSSES`): sum(w_i l_i) / sum(w_i) with the class weights of
+    `loss.reweight` at this epoch (PyTorch's weighted mean);
+  - "ride": `ride_loss` on features["expert_logits"], DRW phase from `loss.drw_epoch` on
+    (0-based epochs, i.e. epoch > drw_epoch 1-based as the reference);
+  - with `teacher_logits` (RIDE distillation): + `loss.distill_weight` * the KD term on the mean
+    logits, and the reference's multiplication of the whole loss by the number of experts
+    when `loss.distill_times_experts`.
+  """
+  if loss_config.name == "ride":
+    def base(logits, features, labels, epoch):
+      del logits
+      return ride_loss(features["expert_logits"], labels, class_counts,
+                       drw_active=epoch >= loss_config.drw_epoch,
+                       diversity_factor=loss_config.ride_diversity_factor,
+                       base_temperature=loss_config.ride_base_temperature,
+                       reweight_factor=loss_config.ride_reweight_factor,
+                       max_margin=loss_config.ldam_max_margin, scale=loss_config.ldam_scale)
+  else:
+    per_example = from_config(loss_config)
+    weights_at = class_weights_schedule(loss_config, class_counts)
+
+    def base(logits, features, labels, epoch):
+      del features
+      weights = None if loss_config.reweight == "none" else weights_at(epoch)[labels]
+      return weighted_mean(per_example(logits, labels, class_counts), weights)
+
+  def total(logits, features, labels, epoch, teacher_logits=None):
+    loss = base(logits, features, labels, epoch)
+    if teacher_logits is None:
+      return loss
+    loss = loss + loss_config.distill_weight * distillation_loss(
+        logits, teacher_logits, loss_config.distill_temperature)
+    return loss * (num_experts if loss_config.distill_times_experts else 1)
+
+  return total

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import flax.linen as nn
 
 from ltjax.models import resnet
+from ltjax.models import ride
 from ltjax.models import resnet_cifar
 from ltjax.models import small_cnn
 from ltjax.models.resnet import ResNet
@@ -28,6 +29,11 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet50": resnet.resnet50,
     "resnext50_32x4d": resnet.resnext50_32x4d,
     "resnet_tiny": resnet.resnet_tiny,
+    "ride_cifar_resnet32": ride.ride_cifar_resnet32,
+    "ride_cifar_tiny": ride.ride_cifar_tiny,
+    "ride_resnet50": ride.ride_resnet50,
+    "ride_resnext50": ride.ride_resnext50,
+    "ride_resnet_tiny": ride.ride_resnet_tiny,
 }
 
 
@@ -55,7 +61,11 @@ def config_kwargs(model_config) -> dict[str, Any]:
   """Module fields set by `config.model` beyond its name (only those that differ from the
   defaults, so models without such a field still build)."""
   kwargs = {}
-  if model_config.normed_classifier:
+  if model_config.name.startswith("ride_"):
+    kwargs["num_experts"] = model_config.num_experts
+    if not model_config.name.endswith("_tiny"):
+      kwargs["reduced"] = model_config.reduced
+  elif model_config.normed_classifier:
     kwargs["normed_classifier"] = True
   return kwargs
 

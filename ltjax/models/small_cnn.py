@@ -19,6 +19,7 @@ from ltjax.models.resnet import conv_kernel_init_fan_out
 from ltjax.models.resnet import Dtype
 from ltjax.models.resnet import torch_linear_bias_init
 from ltjax.models.resnet import torch_linear_kernel_init
+from ltjax.models.resnet_cifar import NormedLinear
 
 
 class SmallCNN(nn.Module):
@@ -31,6 +32,7 @@ class SmallCNN(nn.Module):
   """
   num_classes: int
   width: int = 32
+  normed_classifier: bool = False  # LDAM's cosine classifier, as CifarResNet's option
   dtype: Dtype = jnp.float32
 
   @nn.compact
@@ -65,9 +67,12 @@ class SmallCNN(nn.Module):
                       bias_init=torch_linear_bias_init(x.shape[-1]),
                       name="hidden")(x)
     pooled = nn.relu(hidden).astype(jnp.float32)
-    logits = nn.Dense(self.num_classes,
-                      kernel_init=torch_linear_kernel_init,
-                      bias_init=torch_linear_bias_init(pooled.shape[-1]),
-                      name="head")(pooled)
+    if self.normed_classifier:
+      logits = NormedLinear(self.num_classes, name="head")(pooled)
+    else:
+      logits = nn.Dense(self.num_classes,
+                        kernel_init=torch_linear_kernel_init,
+                        bias_init=torch_linear_bias_init(pooled.shape[-1]),
+                        name="head")(pooled)
     return logits.astype(jnp.float32), {"pooled": pooled,
                                         "feature_map": feature_map}

@@ -13,11 +13,15 @@ _INPUT_SHAPES = {
     "resnet50": (2, 64, 64, 3),
     "resnext50_32x4d": (2, 64, 64, 3),
     "resnet_tiny": (2, 32, 32, 3),
+    "ride_cifar_tiny": (2, 32, 32, 3),
+    "ride_resnet_tiny": (2, 32, 32, 3),
 }
+# Full-size RIDE variants: checked with eval_shape in tests/models/test_ride.py.
+_FULL_SIZE_RIDE = {"ride_cifar_resnet32", "ride_resnet50", "ride_resnext50"}
 
 
 def test_registry_names():
-  assert set(models.MODELS) == set(_INPUT_SHAPES)
+  assert set(models.MODELS) == set(_INPUT_SHAPES) | _FULL_SIZE_RIDE
 
 
 @pytest.mark.parametrize("name", sorted(_INPUT_SHAPES))

@@ -1,0 +1,14 @@
+r"""RIDE with 2 experts (stage 1: experts + diversity loss), ResNet-32, CIFAR-10-LT IF 100.
+
+  python -m ltjax.main --config configs/cifar10_lt/ride_e2.py --workdir runs/cifar10_ride_e2
+  # then routing: configs/cifar10_lt/ride_router.py; smoke: --config configs/cifar10_lt/ride_e2.py:smoke
+
+Recipe: `ltjax.config.ride_cifar_recipe` (ride.md). Reference top-1: none (RIDE does not report CIFAR-10-LT).
+"""
+
+from ltjax import config as config_lib
+
+
+def get_config(arg: str | None = None):
+  c = config_lib.ride_cifar_recipe("cifar10_lt", num_experts=2)
+  return config_lib.config_arg(c, arg, "ride_cifar_tiny")

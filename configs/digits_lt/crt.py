@@ -1,0 +1,16 @@
+r"""cRT on a finished digits-LT CE run (decoupled stage 2, on its feature cache).
+
+  python -m ltjax.main --config configs/digits_lt/ce.py --workdir runs/digits_ce
+  python -m ltjax.main --config configs/digits_lt/crt.py --workdir runs/digits_crt \
+      --config.decoupled.stage1_workdir=runs/digits_ce
+
+Reference: none (measured numbers in the README and experiments/results).
+"""
+
+from ltjax import config as config_lib
+
+
+def get_config(arg: str | None = None):
+  c = config_lib.digits_lt_recipe()
+  config_lib.decoupled_stage(c, "crt", "runs/digits_ce")
+  return config_lib.config_arg(c, arg, "small_cnn")

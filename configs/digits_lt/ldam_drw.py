@@ -1,0 +1,18 @@
+r"""LDAM-DRW: margins (max 0.5, s 30) on a cosine classifier, DRW from epoch 48 on digits-LT (the embedded default data; under a minute on 2 CPUs).
+
+  python -m ltjax.main --config configs/digits_lt/ldam_drw.py --workdir runs/digits_ldam_drw
+  # smoke test (seconds): --config configs/digits_lt/ldam_drw.py:smoke
+
+Recipe: `ltjax.config.digits_lt_recipe` with this loss. Reference: none (a CPU-sized dataset;
+the README and experiments/results hold the measured numbers).
+"""
+
+from ltjax import config as config_lib
+
+
+def get_config(arg: str | None = None):
+  c = config_lib.digits_lt_recipe()
+  c.loss.name = "ldam"
+  c.model.normed_classifier = True
+  c.loss.reweight = "drw"
+  return config_lib.config_arg(c, arg, "small_cnn")

@@ -1,0 +1,16 @@
+r"""RIDE, ResNet-50 with 3 experts, iNaturalist 2018 (8,142 classes).
+
+  python -m ltjax.main --config configs/inat2018/ride_resnet50_e3.py --workdir runs/inat2018_ride_resnet50_e3 \
+      --config.dataset.data_dir=/data/inat2018   # images + iNaturalist18_{train,val}.txt
+
+The official val list is the test set; there is no held-out validation split, so the last
+epoch is tested (train.select falls back to "last"). iNaturalist's own mean/std are not
+applied (ImageNet statistics are used). Reference top-1: 71.2 (70.2 / 71.2 / 71.6) with routing (RIDE model zoo).
+"""
+
+from ltjax import config as config_lib
+
+
+def get_config(arg: str | None = None):
+  c = config_lib.ride_imagenet_recipe(3, "ride_resnet50", inat=True)
+  return config_lib.config_arg(c, arg, "ride_resnet_tiny")

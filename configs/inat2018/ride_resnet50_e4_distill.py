@@ -1,0 +1,17 @@
+r"""RIDE, ResNet-50 with 4 experts, iNaturalist 2018 (8,142 classes).
+
+  python -m ltjax.main --config configs/inat2018/ride_resnet50_e4_distill.py --workdir runs/inat2018_ride_resnet50_e4_distill \
+      --config.dataset.data_dir=/data/inat2018   # images + iNaturalist18_{train,val}.txt
+
+The official val list is the test set; there is no held-out validation split, so the last
+epoch is tested (train.select falls back to "last"). iNaturalist's own mean/std are not
+applied (ImageNet statistics are used). Reference top-1: 72.6 (70.9 / 72.5 / 73.1) with routing, fp16 (RIDE model zoo).
+"""
+
+from ltjax import config as config_lib
+
+
+def get_config(arg: str | None = None):
+  c = config_lib.ride_imagenet_recipe(4, "ride_resnet50", inat=True)
+  c.distill.teacher_workdir = "runs/inat2018_ride_resnet50_teacher_e6"
+  return config_lib.config_arg(c, arg, "ride_resnet_tiny")
