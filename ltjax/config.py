@@ -273,7 +273,8 @@ def ride_imagenet_recipe(num_experts: int, model_name: str = "ride_resnext50",
   return c
 
 
-def ride_router_stage(c: ml_collections.ConfigDict, stage1_workdir: str) -> ml_collections.ConfigDict:
+def ride_router_stage(c: ml_collections.ConfigDict,
+                      stage1_workdir: str) -> ml_collections.ConfigDict:
   """RIDE stage 2 (expert assignment): routers on the frozen experts, 5 epochs, batch 512,
   class-balanced sampling, SGD Nesterov lr 0.01 cosine, weight decay 5e-4, pos_weight 100."""
   decoupled_stage(c, "ride_router", stage1_workdir)

@@ -22,8 +22,8 @@ def _selected_checkpoint(workdir: str) -> str:
         if os.path.isdir(directory) else []
     if steps:
       return os.path.join(directory, str(steps[-1]), "state")
-  raise FileNotFoundError(f"no checkpoint under {workdir}/best or {workdir}/checkpoints: "
-                          "train the teacher first (distill.teacher_workdir must be a finished run)")
+  raise FileNotFoundError(f"no checkpoint under {workdir}/best or {workdir}/checkpoints: train "
+                          "the teacher first (distill.teacher_workdir must be a finished run)")
 
 
 def load_teacher(workdir: str, num_classes: int,

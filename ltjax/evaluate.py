@@ -6,10 +6,13 @@ import math
 from typing import Any, Callable, Iterator
 
 import jax
+from jax.experimental import multihost_utils
+import jax.numpy as jnp
 import numpy as np
 
 from ltjax import metrics as metrics_lib
 from ltjax import sharding
+from ltjax.data import augment
 
 
 def eval_batch_size(requested: int) -> int:
@@ -50,3 +53,55 @@ def evaluate_split(eval_step: Callable, state: Any, split, class_counts: np.ndar
     batch_sums = eval_step(state, sharding.global_batch(mesh, local))
     sums = metrics_lib.add_sums(sums, jax.device_get(batch_sums))
   return metrics_lib.summarize(sums, class_counts)
+
+
+def collect_split(step_fn: Callable, state: Any, split, mesh: jax.sharding.Mesh,
+                  batch_size: int) -> dict[str, np.ndarray]:
+  """Runs `step_fn(state, batch) -> dict of batch-major arrays` (including the batch's "mask")
+  over a split and returns the arrays of every host, padding dropped, in the split's order."""
+  global_batch = eval_batch_size(batch_size)
+  parts = []
+  for local in local_eval_batches(split, global_batch, jax.process_index(),
+                                  jax.process_count()):
+    # Gather every host's rows (a no-op copy on one host).
+    parts.append(multihost_utils.process_allgather(
+        step_fn(state, sharding.global_batch(mesh, local)), tiled=True))
+  mask = np.concatenate([np.asarray(p.pop("mask")) for p in parts]) > 0
+  out = {k: np.concatenate([np.asarray(p[k]) for p in parts])[mask] for k in parts[0]}
+  if jax.process_count() > 1:
+    out = _host_major_to_split_order(out, len(split), global_batch)
+  return out
+
+
+def _host_major_to_split_order(out, n, global_batch):
+  """Rows arrive batch by batch, each batch host by host (each host a contiguous shard of the
+  split); returns them in the split's order."""
+  pc = jax.process_count()
+  per_process = -(-n // pc)
+  local_batch = global_batch // pc
+  order = []
+  for b in range(max(1, -(-per_process // local_batch))):
+    for p in range(pc):
+      start = p * per_process + b * local_batch
+      stop = min(start + local_batch, (p + 1) * per_process, n)
+      order.extend(range(start, max(start, stop)))
+  result = {}
+  for k, v in out.items():
+    arranged = np.empty_like(v)
+    arranged[np.asarray(order)] = v
+    result[k] = arranged
+  return result
+
+
+def make_predict_step(model, *, mean, std) -> Callable:
+  """predict_step(state, batch) -> {"prediction", "confidence", "mask"} (eval mode)."""
+
+  def predict_step(state, batch):
+    images = augment.normalize(batch["image"], mean, std)
+    logits, _ = model.apply({"params": state.params, "batch_stats": state.batch_stats}, images,
+                            train=False)
+    probs = jax.nn.softmax(logits.astype(jnp.float32))
+    return {"prediction": jnp.argmax(logits, -1).astype(jnp.int32),
+            "confidence": jnp.max(probs, -1), "mask": batch["mask"]}
+
+  return predict_step

@@ -20,11 +20,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax.experimental import multihost_utils
 import numpy as np
 
 from ltjax import evaluate
-from ltjax import sharding
 from ltjax.data import augment
 
 SPLITS = ("train", "val", "test")
@@ -48,41 +46,9 @@ def make_extract_step(model, *, mean, std):
 
 def extract_split(extract_step, state, split, mesh, batch_size: int) -> dict[str, np.ndarray]:
   """Features and logits of a whole split, in its order (padding dropped)."""
-  global_batch = evaluate.eval_batch_size(batch_size)
-  parts = []
-  for local in evaluate.local_eval_batches(split, global_batch, jax.process_index(),
-                                           jax.process_count()):
-    # Gather every host's rows (a no-op copy on one host).
-    parts.append(multihost_utils.process_allgather(
-        extract_step(state, sharding.global_batch(mesh, local)), tiled=True))
-  mask = np.concatenate([np.asarray(p.pop("mask")) for p in parts]) > 0
-  # Batches are laid out host-major; re-order rows to the split's order below.
-  out = {k: np.concatenate([np.asarray(p[k], np.float32) for p in parts])[mask]
-         for k in parts[0]}
-  if jax.process_count() > 1:
-    out = _host_major_to_split_order(out, len(split), global_batch)
+  out = evaluate.collect_split(extract_step, state, split, mesh, batch_size)
   out["labels"] = np.asarray(split.labels, np.int32)
   return out
-
-
-def _host_major_to_split_order(out, n, global_batch):
-  """Undo the interleaving of per-host contiguous shards across global batches."""
-  pc = jax.process_count()
-  per_process = -(-n // pc)
-  local_batch = global_batch // pc
-  order = []
-  num_batches = max(1, -(-per_process // local_batch))
-  for b in range(num_batches):
-    for p in range(pc):
-      start = p * per_process + b * local_batch
-      stop = min(start + local_batch, (p + 1) * per_process, n)
-      order.extend(range(start, max(start, stop)))
-  result = {}
-  for k, v in out.items():
-    arranged = np.empty_like(v)
-    arranged[np.asarray(order)] = v
-    result[k] = arranged
-  return result
 
 
 def _save_npz(path: str, **arrays) -> None:

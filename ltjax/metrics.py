@@ -125,3 +125,33 @@ def evaluate_logits(logits, labels, class_counts, chunk: int = 8192) -> dict[str
     sums = add_sums(sums, eval_sums(jnp.asarray(logits[start:start + chunk]),
                                     jnp.asarray(labels[start:start + chunk])))
   return summarize(sums, class_counts)
+
+
+def class_bins(class_counts: np.ndarray, num_bins: int) -> np.ndarray:
+  """(C,) bin of each class: classes sorted by training count (head first, ties by id) and cut
+  into `num_bins` groups of (nearly) equal size."""
+  counts = np.asarray(class_counts)
+  num_bins = min(num_bins, len(counts))
+  rank = np.empty(len(counts), np.int64)
+  rank[np.argsort(-counts, kind="stable")] = np.arange(len(counts))
+  return rank * num_bins // len(counts)
+
+
+def binned_confusion(labels: np.ndarray, predictions: np.ndarray, class_counts: np.ndarray,
+                     num_bins: int = 10) -> dict[str, np.ndarray]:
+  """The head-to-tail confusion of the DLSA paper's Fig. 1, correct predictions left out.
+
+  Returns:
+    `errors` (bins, bins): wrong predictions of true-bin i that landed in bin j;
+    `rate`: errors divided by the number of samples of true-bin i (0 for an empty bin);
+    `bin_sizes`: classes per bin.
+  """
+  bins = class_bins(class_counts, num_bins)
+  n = int(bins.max()) + 1
+  labels, predictions = np.asarray(labels), np.asarray(predictions)
+  wrong = labels != predictions
+  errors = np.zeros((n, n), np.int64)
+  np.add.at(errors, (bins[labels[wrong]], bins[predictions[wrong]]), 1)
+  per_bin = np.bincount(bins[labels], minlength=n)
+  rate = errors / np.maximum(per_bin, 1)[:, None]
+  return {"errors": errors, "rate": rate, "bin_sizes": np.bincount(bins, minlength=n)}

@@ -130,9 +130,11 @@ def flops_per_image(build_model: Callable[[int], nn.Module], num_experts: int,
 
 
 def usage_summary(used: np.ndarray, labels: np.ndarray, class_counts: np.ndarray,
-                  num_experts: int, flops: list[float]) -> dict[str, Any]:
-  """Share of samples per number of experts (overall and per bucket), mean experts and the
-  mean flops per image implied by the shares."""
+                  num_experts: int, flops: list[float],
+                  correct: np.ndarray | None = None) -> dict[str, Any]:
+  """Share of samples per number of experts (overall and per bucket), accuracy of the samples
+  that used k experts (when `correct` is given), mean experts and the mean flops per image
+  implied by the shares."""
   from ltjax import metrics  # pylint: disable=g-import-not-at-top
   used = np.asarray(used)
   shares = [float(np.mean(used == k)) for k in range(1, num_experts + 1)]
@@ -142,7 +144,13 @@ def usage_summary(used: np.ndarray, labels: np.ndarray, class_counts: np.ndarray
     in_bucket = classes[np.asarray(labels)]
     per_bucket[name] = None if not in_bucket.any() else [
         float(np.mean(used[in_bucket] == k)) for k in range(1, num_experts + 1)]
+  accuracy = None
+  if correct is not None:
+    correct = np.asarray(correct)
+    accuracy = [float(np.mean(correct[used == k])) if np.any(used == k) else None
+                for k in range(1, num_experts + 1)]
   return {
+      "accuracy_by_num_experts": accuracy,
       "mean_experts": float(np.mean(used)),
       "share_by_num_experts": shares,
       "share_by_num_experts_per_bucket": per_bucket,

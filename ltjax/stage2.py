@@ -100,7 +100,7 @@ def _fit_router(config, train, extra):
 
 def _router_report(source, extra, counts, test):
   """Test-split expert usage (shares, per bucket) and XLA-measured flops per image."""
-  _, used = extra.pop("_routed")(test)
+  routed_logits, used = extra.pop("_routed")(test)
   labels = test["labels"]
   with open(os.path.join(source, "config.json"), encoding="utf-8") as f:
     model_config = ml_collections.ConfigDict(json.load(f)["model"])
@@ -113,7 +113,9 @@ def _router_report(source, extra, counts, test):
     return models.build_model(model_config.name, len(counts), **models.config_kwargs(model_config))
 
   flops = ride_router.flops_per_image(build, num_experts, image_shape)
-  extra["routing"] = ride_router.usage_summary(used, labels, counts, num_experts, flops)
+  correct = np.asarray(jnp.argmax(routed_logits, -1)) == np.asarray(labels)
+  extra["routing"] = ride_router.usage_summary(used, labels, counts, num_experts, flops,
+                                               correct)
   extra["all_experts_test"] = metrics.evaluate_logits(test["logits"], test["labels"], counts)
 
 
@@ -130,7 +132,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   split_results = {}
   if val is not None:
     split_results["val"] = metrics.evaluate_logits(logits_fn(val), val["labels"], counts)
-  split_results["test"] = metrics.evaluate_logits(logits_fn(test), test["labels"], counts)
+  test_logits = np.asarray(logits_fn(test), np.float32)
+  split_results["test"] = metrics.evaluate_logits(test_logits, test["labels"], counts)
   if config.decoupled.method == "ride_router":
     _router_report(source, extra, counts, test)
   out = {"config": config.to_dict(), "method": config.decoupled.method,
@@ -142,6 +145,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   if jax.process_index() == 0:
     os.makedirs(workdir, exist_ok=True)
     results_lib.write_json_atomically(os.path.join(workdir, "results.json"), out)
+    probs = np.asarray(jax.nn.softmax(jnp.asarray(test_logits)))
+    results_lib.write_predictions(workdir, test["labels"], probs.argmax(-1), probs.max(-1))
     results_lib.plot_per_class_accuracy(
         os.path.join(workdir, "per_class_accuracy.png"), counts,
         split_results["test"]["per_class"],

@@ -192,7 +192,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     if splits.val is not None and (done_epochs % config.train.eval_every_epochs == 0 or last):
       val = run_eval(state, splits.val)
       logging.info("epoch %d: val top1 %.2f%% (many %s / medium %s / few %s)", done_epochs,
-                   100 * val["top1"], *(results_lib._pct(val[b]).strip()  # pylint: disable=protected-access
+                   100 * val["top1"], *(results_lib.format_pct(val[b]).strip()
                                         for b in ("many", "medium", "few")))
       log.write(step + 1, {"val/top1": val["top1"], "val/many": val["many"],
                            "val/medium": val["medium"], "val/few": val["few"],
@@ -212,6 +212,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   if splits.val is not None:
     split_results["val"] = run_eval(state, splits.val)
   split_results["test"] = run_eval(state, splits.test)  # evaluated once, after selection
+  predict = jax.jit(evaluate.make_predict_step(model, mean=splits.mean, std=splits.std),
+                    out_shardings=sharding.batch_sharded(mesh))
+  test_predictions = evaluate.collect_split(predict, state, splits.test, mesh,
+                                            config.train.eval_batch_size)
   if config.train.cache_features:
     _cache_features(config, workdir, model, state, splits, mesh, selected_step)
   out = {
@@ -230,6 +234,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   }
   if jax.process_index() == 0:
     results_lib.write_json_atomically(os.path.join(workdir, "results.json"), out)
+    results_lib.write_predictions(workdir, splits.test.labels, test_predictions["prediction"],
+                                  test_predictions["confidence"])
     results_lib.plot_per_class_accuracy(
         os.path.join(workdir, "per_class_accuracy.png"), class_counts,
         split_results["test"]["per_class"],

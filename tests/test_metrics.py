@@ -75,3 +75,21 @@ def test_empty_split_raises():
   sums = {"count": np.zeros(2), "correct": np.zeros(2)}
   with pytest.raises(ValueError, match="empty"):
     metrics.summarize(sums, np.array([1, 1]))
+
+
+def test_class_bins_sort_by_training_count():
+  counts = np.array([5, 500, 50, 20])  # ranks: 1 -> 0, 2 -> 1, 3 -> 2, 0 -> 3
+  np.testing.assert_array_equal(metrics.class_bins(counts, 2), [1, 0, 0, 1])
+  np.testing.assert_array_equal(metrics.class_bins(counts, 4), [3, 0, 1, 2])
+
+
+def test_binned_confusion_counts_errors_only():
+  counts = np.array([500, 400, 10, 5])  # bins of 2: {0, 1} head, {2, 3} tail
+  labels = np.array([0, 0, 1, 2, 2, 3, 3, 3])
+  preds = np.array([0, 2, 0, 0, 2, 1, 0, 2])
+  c = metrics.binned_confusion(labels, preds, counts, num_bins=2)
+  # head errors: 0->2 (head->tail), 1->0 (head->head); tail errors: 2->0, 3->1, 3->0 (tail->
+  # head), 3->2 (tail->tail). Correct predictions (0->0, 2->2) are left out.
+  np.testing.assert_array_equal(c["errors"], [[1, 1], [3, 1]])
+  np.testing.assert_allclose(c["rate"], [[1 / 3, 1 / 3], [3 / 5, 1 / 5]])
+  np.testing.assert_array_equal(c["bin_sizes"], [2, 2])

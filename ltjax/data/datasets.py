@@ -138,8 +138,9 @@ def build_splits(config: ml_collections.ConfigDict) -> DatasetSplits:
 def describe(splits: DatasetSplits) -> str:
   """One line per split: sizes and the head/tail counts, for logs."""
   counts = splits.class_counts
+  imbalance = counts.max() / max(counts.min(), 1)
   lines = [f"{splits.name}: {splits.num_classes} classes; train {len(splits.train)} images "
-           f"({counts.max()}..{counts.min()} per class, imbalance {counts.max() / max(counts.min(), 1):.1f})"]
+           f"({counts.max()}..{counts.min()} per class, imbalance {imbalance:.1f})"]
   for what in ("val", "test"):
     split = getattr(splits, what)
     lines.append(f"  {what}: {0 if split is None else len(split)} images")
