@@ -25,7 +25,8 @@ setuptools.setup(
         "absl-py>=2.1,<3",
     ],
     extras_require={
-        "test": ["pytest>=8,<10", "pytest-xdist>=3.6,<4"],
+        "test": ["pytest>=8,<10", "pytest-xdist>=3.6,<4", "nbclient>=0.10,<0.12",
+                 "nbformat>=5.10,<6", "ipykernel>=6.29,<8"],
     },
     entry_points={"console_scripts": ["ltjax-train=ltjax.main:run"]},
 )
