@@ -34,9 +34,10 @@ def _name(config_path: str) -> str:
 
 
 def _reference(config_path: str) -> str:
+  """The docstring's "Reference...: <text>." sentence (it may span lines)."""
   with open(os.path.join(REPO, config_path), encoding="utf-8") as f:
-    match = re.search(r"Reference[^:\n]*:\s*([^\n]+?)\.?\n", f.read())
-  return match.group(1) if match else ""
+    match = re.search(r"Reference[^:\n]*:\s*(.+?)\.\s*(?:\n|$)", f.read(), re.S)
+  return " ".join(match.group(1).split()) if match else ""
 
 
 def _is_stage2(config_path: str) -> bool:

@@ -71,7 +71,7 @@ def train_router(expert_logits: np.ndarray, expert_pooled: np.ndarray, labels: n
   num_experts = expert_logits.shape[1]
   router = Router(num_experts, top_k=min(top_k, expert_logits.shape[-1]))
   logits_d = jnp.asarray(expert_logits)
-  pooled_d = jnp.asarray(expert_pooled)
+  pooled_d = jnp.asarray(expert_pooled, jnp.float32)
   cumulative = running_mean_logits(logits_d)
   targets = router_targets(logits_d, jnp.asarray(labels))
   params = router.init(jax.random.key(seed), pooled_d[:2], cumulative[:2])
@@ -98,7 +98,7 @@ def routed_predictions(router: Router, params, expert_logits: jax.Array,
   expert_logits = jnp.asarray(expert_logits)
   cut = -jnp.inf if threshold <= 0 else (jnp.inf if threshold >= 1 else
                                          float(np.log(threshold / (1 - threshold))))
-  decisions = router.apply(params, jnp.asarray(expert_pooled),
+  decisions = router.apply(params, jnp.asarray(expert_pooled, jnp.float32),
                            running_mean_logits(expert_logits))
   num_experts = expert_logits.shape[1]
   active = jnp.ones(expert_logits.shape[:1], bool)
