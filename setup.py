@@ -25,6 +25,8 @@ setuptools.setup(
         "absl-py>=2.1,<3",
     ],
     extras_require={
+        # The CPU build that lies on these machines; an unpinned torch pulls a CUDA build.
+        "bench": ["torch==2.13.0"],
         "test": ["pytest>=8,<10", "pytest-xdist>=3.6,<4", "nbclient>=0.10,<0.12",
                  "nbformat>=5.10,<6", "ipykernel>=6.29,<8"],
     },

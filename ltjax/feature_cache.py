@@ -5,8 +5,7 @@ On-disk format, under `<workdir>/features/`:
   - `train.npz`, `val.npz`, `test.npz` (val absent when the run has no val split), each with
       `features` (N, D) float32: the penultimate ("pooled") features, eval mode, no augmentation;
       `logits` (N, C) float32; `labels` (N,) int32; `class_counts` (C,) int64 (training counts);
-    multi-expert models (RIDE) add `expert_logits` (N, E, C) float32 and `expert_pooled`
-      (N, E, D) float16 (only the routers read it, after L2 normalisation; half the disk);
+    multi-expert models (RIDE) add `expert_logits` (N, E, C) and `expert_pooled` (N, E, D);
   - `head.npz`: the classifier's `kernel` (D, C) and, when it has one, `bias` (C,) (absent for
     models without a single "head" classifier, e.g. RIDE);
   - `meta.json`: the stage-1 step the features come from, the model name and the dataset.
@@ -66,9 +65,6 @@ def write_cache(workdir: str, arrays_by_split: dict[str, dict[str, np.ndarray]],
     return directory
   os.makedirs(directory, exist_ok=True)
   for name, arrays in arrays_by_split.items():
-    arrays = dict(arrays)
-    if "expert_pooled" in arrays:
-      arrays["expert_pooled"] = arrays["expert_pooled"].astype(np.float16)
     _save_npz(os.path.join(directory, f"{name}.npz"), class_counts=np.asarray(class_counts),
               **arrays)
   if head is not None:
