@@ -11,10 +11,11 @@ Every expert's parameters carry a leading expert axis of size E (one copy of the
 
 The experts run under a fully unrolled `nn.scan` over that axis: one expert after the other,
 each with its own slice of the stacked parameters, as plain convolutions. Both alternatives
-were measured much slower on XLA's CPU backend (experiments/bench.py, RIDE-3 train step,
-batch 128, 2 cores, machine not idle): `nn.vmap` (batched, grouped convolutions) 4.6 img/s and
-a rolled scan (convolutions inside a while loop) 2.1 img/s, against 41 img/s unrolled and
-46 img/s for PyTorch. The parameter layout is the same in all three.
+were far slower on XLA's CPU backend (experiments/bench.py, RIDE-3 train step, batch 128,
+2 cores, 2 timed steps on a busy machine): `nn.vmap` (batched, grouped convolutions) 4.6 img/s
+and a rolled scan (convolutions inside a while loop) 2.1 img/s, against 41 img/s unrolled in
+the same conditions (69 img/s on an idle machine, experiments/results/bench_cpu.md). The
+parameter layout is the same in all three.
 """
 
 from __future__ import annotations
