@@ -66,7 +66,6 @@ def run_section(run: dict[str, Any], out_dir: str, name: str) -> str:
   img_dir = os.path.join(out_dir, name)
   os.makedirs(img_dir, exist_ok=True)
   counts = np.asarray(r["class_counts"])
-  title = r.get("method") or r["config"]["loss"]["name"]
   md = [f"## {name}", "", f"Workdir `{run['workdir']}`; "
         f"{r['config']['dataset']['name']}, {len(counts)} classes, "
         f"{int(counts.sum())} training images.", "", _bucket_table(r), ""]

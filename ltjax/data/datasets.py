@@ -147,4 +147,4 @@ def describe(splits: DatasetSplits) -> str:
   return "\n".join(lines)
 
 
-__all__ = ["DatasetSplits", "build_splits", "describe", "arrays"]
+__all__ = ["DatasetSplits", "build_splits", "describe"]
