@@ -10,7 +10,6 @@ import ml_collections
 import numpy as np
 
 from ltjax import config as config_lib
-from ltjax.data import arrays
 from ltjax.data import augment
 from ltjax.data import digits
 from ltjax.data import validation
