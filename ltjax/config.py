@@ -52,6 +52,8 @@ def default_config() -> ml_collections.ConfigDict:
   c.augment.kind = "pad_crop_flip"
   c.augment.crop_padding = 4
   c.augment.flip = True
+  # Random rotation in [-d, d] degrees after crop/flip (nearest, zero fill); RIDE's CIFAR uses 15.
+  c.augment.rotation_degrees = 0.0
 
   c.model = ml_collections.ConfigDict()
   c.model.name = "cifar_resnet32"  # a key of ltjax.models.MODELS
@@ -159,6 +161,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _choice(config.optimizer.schedule, ("multistep", "cosine", "constant"), "optimizer.schedule")
   _choice(config.augment.kind, ("pad_crop_flip", "random_resized_crop"), "augment.kind")
   _choice(config.train.select, ("best_val", "last"), "train.select")
+  if not 0 <= config.augment.rotation_degrees <= 180:
+    raise ValueError("config.augment.rotation_degrees must lie in [0, 180], got "
+                     f"{config.augment.rotation_degrees}")
   if config.dataset.imbalance_factor < 1:
     raise ValueError("config.dataset.imbalance_factor must be >= 1 (n_max / n_min), got "
                      f"{config.dataset.imbalance_factor}")
@@ -221,8 +226,8 @@ def digits_lt_recipe() -> ml_collections.ConfigDict:
 def ride_cifar_recipe(name: str, num_experts: int) -> ml_collections.ConfigDict:
   """RIDE on CIFAR-LT (ride.md): reduced-width RIDE ResNet-32, the RIDE loss (lambda -0.45,
   gamma 0.05, LDAM margins, DRW and per-class temperature from epoch 160), SGD Nesterov, lr 0.1,
-  weight decay 5e-4, batch 128, 200 epochs, 5-epoch warm-up, x0.01 at 160 and 180.
-  (The reference's extra RandomRotation(15) augmentation is not applied.)"""
+  weight decay 5e-4, batch 128, 200 epochs, 5-epoch warm-up, x0.01 at 160 and 180, and the
+  reference's extra RandomRotation(15) after pad-crop-flip."""
   c = cifar_lt_recipe(name)
   c.model.name = "ride_cifar_resnet32"
   c.model.num_experts = num_experts
@@ -233,6 +238,7 @@ def ride_cifar_recipe(name: str, num_experts: int) -> ml_collections.ConfigDict:
   c.loss.ride_reweight_factor = 0.05
   c.optimizer.nesterov = True
   c.optimizer.weight_decay = 5e-4
+  c.augment.rotation_degrees = 15.0
   return c
 
 

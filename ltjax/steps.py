@@ -42,7 +42,7 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation,
                     objective: Callable[..., jax.Array], schedule: optax.Schedule, *,
                     mean: Sequence[float], std: Sequence[float], steps_per_epoch: int = 1,
                     augment_kind: str = "pad_crop_flip", crop_padding: int = 4,
-                    flip: bool = True, image_size: int = 224,
+                    flip: bool = True, image_size: int = 224, rotation_degrees: float = 0.0,
                     teacher: nn.Module | None = None, teacher_train_bn: bool = True
                     ) -> Callable:
   """Builds the pure training step.
@@ -55,7 +55,7 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation,
     schedule: lr(step), only reported in the metrics.
     mean, std: per-channel normalisation.
     steps_per_epoch: turns the step into the (0-based) epoch that the objective reads.
-    augment_kind, crop_padding, flip, image_size: on-device augmentation
+    augment_kind, crop_padding, flip, image_size, rotation_degrees: on-device augmentation
       (`augment.augment_batch`; image_size is the random-resized-crop output side).
     teacher: optional distillation teacher; its variables are the step's 4th argument.
     teacher_train_bn: run the teacher's BatchNorm on batch statistics, as RIDE's reference
@@ -70,7 +70,8 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation,
                  teacher_variables=None):
     rng = jax.random.fold_in(rng, state.step)
     images = augment.augment_batch(batch["image"], rng, kind=augment_kind,
-                                   crop_padding=crop_padding, flip=flip, size=image_size)
+                                   crop_padding=crop_padding, flip=flip, size=image_size,
+                                   rotation_degrees=rotation_degrees)
     images = augment.normalize(images, mean, std)
     epoch = state.step // steps_per_epoch
     teacher_logits = None

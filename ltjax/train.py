@@ -58,10 +58,14 @@ class _Progress:
     self.total = total_steps
     self.last_step, self.last_time = start_step, time.time()
 
-  def line(self, step: int, m: dict[str, float]) -> str:
+  def rate(self, step: int) -> float:
+    """Steps/s since the previous call (the first interval includes compilation)."""
     now = time.time()
     rate = (step - self.last_step) / max(now - self.last_time, 1e-9)
     self.last_step, self.last_time = step, now
+    return rate
+
+  def line(self, step: int, rate: float, m: dict[str, float]) -> str:
     eta = (self.total - step) / max(rate, 1e-9)
     return (f"step {step}/{self.total} | {rate:.1f} steps/s | ETA {eta / 60:.1f} min | "
             f"loss {m['loss']:.4f} | acc {100 * m['accuracy']:.1f}% | lr {m['learning_rate']:.4g}")
@@ -72,8 +76,9 @@ def _log_train_metrics(step, m, progress, log):
   if not np.isfinite(m["loss"]):
     raise FloatingPointError(f"the training loss became {m['loss']} at step {step}; lower "
                              "optimizer.learning_rate or check the data")
-  logging.info(progress.line(step, m))
-  log.write(step, {f"train/{k}": v for k, v in m.items()})
+  rate = progress.rate(step)
+  logging.info(progress.line(step, rate, m))
+  log.write(step, {f"train/{k}": v for k, v in m.items()} | {"train/steps_per_sec": rate})
 
 
 def _cache_features(config, workdir, model, state, splits, mesh, selected_step):
@@ -154,6 +159,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       model, tx, objective, schedule, mean=splits.mean, std=splits.std,
       steps_per_epoch=steps_per_epoch, augment_kind=config.augment.kind,
       crop_padding=config.augment.crop_padding, flip=config.augment.flip,
+      rotation_degrees=config.augment.rotation_degrees,
       image_size=splits.test.image_shape[0], teacher=teacher,
       teacher_train_bn=config.distill.teacher_train_bn)
   train_step = jax.jit(step_fn, donate_argnums=(0,),

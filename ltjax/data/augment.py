@@ -103,12 +103,47 @@ def random_resized_crop(images_u8: jax.Array, rng: jax.Array, *, size: int,
       images_u8, keys)
 
 
+def rotate(image_u8: jax.Array, angle: jax.Array) -> jax.Array:
+  """Rotates one (H, W, C) image counter-clockwise by `angle` radians about its centre.
+
+  Nearest-neighbour sampling, zero fill outside the source: torchvision's RandomRotation
+  defaults. A 90-degree turn equals np.rot90.
+  """
+  h, w, _ = image_u8.shape
+  cy, cx = (h - 1) / 2, (w - 1) / 2
+  y, x = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32) - cy,
+                      jnp.arange(w, dtype=jnp.float32) - cx, indexing="ij")
+  cos, sin = jnp.cos(angle), jnp.sin(angle)
+  # Each output pixel reads the source pixel the rotation carries onto it (inverse map).
+  src_x = jnp.round(x * cos - y * sin + cx).astype(jnp.int32)
+  src_y = jnp.round(x * sin + y * cos + cy).astype(jnp.int32)
+  inside = (src_x >= 0) & (src_x < w) & (src_y >= 0) & (src_y < h)
+  out = image_u8[jnp.clip(src_y, 0, h - 1), jnp.clip(src_x, 0, w - 1)]
+  return jnp.where(inside[..., None], out, jnp.zeros_like(out))
+
+
+def random_rotation(images_u8: jax.Array, rng: jax.Array, degrees: float) -> jax.Array:
+  """Rotates example i by an angle drawn uniformly from [-degrees, degrees] (RIDE's CIFAR
+  RandomRotation(15)); example i uses fold_in(rng, i)."""
+  keys = jax.vmap(lambda i: jax.random.fold_in(rng, i))(jnp.arange(images_u8.shape[0]))
+  angles = jax.vmap(lambda k: jax.random.uniform(k, (), minval=-degrees, maxval=degrees))(keys)
+  return jax.vmap(rotate)(images_u8, jnp.deg2rad(angles))
+
+
 def augment_batch(images_u8: jax.Array, rng: jax.Array, *, kind: str, crop_padding: int = 4,
-                  flip: bool = True, size: int = 224) -> jax.Array:
-  """Dispatches on the config's `augment.kind`: "pad_crop_flip" or "random_resized_crop"."""
+                  flip: bool = True, size: int = 224,
+                  rotation_degrees: float = 0.0) -> jax.Array:
+  """Dispatches on the config's `augment.kind`: "pad_crop_flip" or "random_resized_crop", then
+  rotates by up to `rotation_degrees` when it is positive (after crop and flip, as the
+  reference's transform order has it)."""
+  crop_rng, rotation_rng = jax.random.split(rng)
   if kind == "pad_crop_flip":
-    return random_crop_flip(images_u8, rng, padding=crop_padding, flip=flip)
-  if kind == "random_resized_crop":
-    return random_resized_crop(images_u8, rng, size=size, flip=flip)
-  raise ValueError(f"unknown augment.kind {kind!r}; use 'pad_crop_flip' or "
-                   "'random_resized_crop'")
+    images = random_crop_flip(images_u8, crop_rng, padding=crop_padding, flip=flip)
+  elif kind == "random_resized_crop":
+    images = random_resized_crop(images_u8, crop_rng, size=size, flip=flip)
+  else:
+    raise ValueError(f"unknown augment.kind {kind!r}; use 'pad_crop_flip' or "
+                     "'random_resized_crop'")
+  if rotation_degrees > 0:
+    images = random_rotation(images, rotation_rng, rotation_degrees)
+  return images

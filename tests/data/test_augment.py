@@ -67,3 +67,38 @@ def test_random_resized_crop_with_full_scale_and_square_ratio_is_a_resize():
                                                     scale=(1.0, 1.0), ratio=(1.0, 1.0),
                                                     flip=False))
   np.testing.assert_allclose(out.astype(int), ramp.astype(int), atol=1)
+
+
+def test_rotate_quarter_turn_is_rot90_and_zero_is_identity():
+  x = _images(batch=1, size=5)[0].astype(np.uint8)
+  np.testing.assert_array_equal(data.augment.rotate(x, np.pi / 2), np.rot90(x))
+  np.testing.assert_array_equal(data.augment.rotate(x, 0.0), x)
+
+
+def test_rotate_small_angle_keeps_the_centre_and_zero_fills_corners():
+  x = (_images(batch=1, size=9)[0] + 1).astype(np.uint8)
+  out = np.asarray(data.augment.rotate(x, np.deg2rad(45.0)))
+  np.testing.assert_array_equal(out[4, 4], x[4, 4])  # the centre is a fixed point
+  assert (out[0, 0] == 0).all() and (out[-1, -1] == 0).all()  # corners fall outside
+
+
+def test_random_rotation_angles_stay_in_range():
+  x = (_images(batch=32, size=9) + 1).astype(np.uint8)
+  out = np.asarray(data.augment.random_rotation(x, jax.random.key(0), 15.0))
+  # The centre is fixed under any rotation; within 15 degrees the 3x3 core moves by < 0.6 px
+  # and so keeps its pixels (nearest sampling); the images do change elsewhere.
+  np.testing.assert_array_equal(out[:, 3:6, 3:6], x[:, 3:6, 3:6])
+  assert any(not np.array_equal(o, i) for o, i in zip(out, x))
+  wide = np.asarray(data.augment.random_rotation(x, jax.random.key(0), 90.0))
+  assert any(not np.array_equal(o[3:6, 3:6], i[3:6, 3:6]) for o, i in zip(wide, x))
+
+
+def test_augment_batch_applies_rotation_only_when_asked():
+  x = (_images(batch=4, size=8) + 1).astype(np.uint8)
+  plain = data.augment.augment_batch(x, jax.random.key(0), kind="pad_crop_flip", crop_padding=0,
+                                     flip=False)
+  np.testing.assert_array_equal(plain, x)
+  rotated = np.asarray(data.augment.augment_batch(x, jax.random.key(0), kind="pad_crop_flip",
+                                                  crop_padding=0, flip=False,
+                                                  rotation_degrees=60.0))
+  assert (rotated == 0).any() and not np.array_equal(rotated, x)
