@@ -27,8 +27,10 @@ setuptools.setup(
     extras_require={
         # The CPU build that lies on these machines; an unpinned torch pulls a CUDA build.
         "bench": ["torch==2.13.0"],
+        # DLSA features in the reference's h5 layout.
+        "h5": ["h5py>=3.10,<4"],
         "test": ["pytest>=8,<10", "pytest-xdist>=3.6,<4", "nbclient>=0.10,<0.12",
-                 "nbformat>=5.10,<6", "ipykernel>=6.29,<8"],
+                 "nbformat>=5.10,<6", "ipykernel>=6.29,<8", "h5py>=3.10,<4", "scipy>=1.11,<2"],
     },
     entry_points={"console_scripts": ["ltjax-train=ltjax.main:run"]},
 )

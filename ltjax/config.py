@@ -88,7 +88,8 @@ def default_config() -> ml_collections.ConfigDict:
   c.distill.teacher_workdir = ""  # a finished run (e.g. a 6-expert RIDE) used as teacher
   c.distill.teacher_train_bn = True  # the reference never puts its teacher in eval mode
 
-  # "train" (a full training run) or "decoupled" (stage 2 on a finished run's feature cache).
+  # "train" (a full training run), "decoupled" (stage 2 on a finished run's feature cache) or
+  # "dlsa" (DLSA on frozen features, `ltjax.dlsa`).
   c.stage = "train"
   c.decoupled = ml_collections.ConfigDict()
   c.decoupled.method = "crt"  # "crt" | "lws" | "tau_norm" | "ncm" | "posthoc" | "ride_router"
@@ -106,6 +107,46 @@ def default_config() -> ml_collections.ConfigDict:
   c.decoupled.router_threshold = 0.5
   # tau-norm / post-hoc adjustment strength grid, searched on the validation split.
   c.decoupled.tau_grid = tuple(round(0.1 * i, 1) for i in range(21))
+
+  # DLSA (stage "dlsa"); defaults = the reference's ImageNet-LT CE config (dlsa.md §5).
+  c.dlsa = ml_collections.ConfigDict()
+  c.dlsa.features = ""  # a stage-1 workdir, or a folder of train/val/test npz or h5 features
+  c.dlsa.val_holdout_fraction = 0.1  # per class, from train, when the features have no val
+  c.dlsa.max_depth = 1
+  c.dlsa.proportion = 0.3  # share of each stage's remaining train samples its filter keeps
+  c.dlsa.cac_input = "x"  # "x": the reference code (z := x); "u": the flow latent (paper)
+  c.dlsa.head = "linear"  # or "cosine" (s = cosine_scale)
+  c.dlsa.head_loss = "bsm"  # "bsm" (Balanced Softmax) or "ce"
+  c.dlsa.head_sampler = "instance"  # or "class_balanced"
+  c.dlsa.head_epochs = 150
+  c.dlsa.head_batch_size = 128
+  c.dlsa.head_learning_rate = 1e-2
+  c.dlsa.head_eval_every = 5
+  c.dlsa.cosine_scale = 16.0
+  c.dlsa.absent_classes = "mask"  # or "reference" (log(1e-6) prior, classes stay predictable)
+  c.dlsa.regular_prior = "full"  # the regular classifier's BSM counts: "full" or "subset"
+  c.dlsa.select_on = "val"  # "test" only to reproduce the reference; results.json says so
+  c.dlsa.min_stage_samples = 16
+  c.dlsa.flow = ml_collections.ConfigDict()
+  c.dlsa.flow.kind = "maf"  # "maf" (the reference) or "coupling"
+  c.dlsa.flow.num_blocks = 2
+  c.dlsa.flow.hidden = 0  # 0 = the feature dimension (the reference)
+  c.dlsa.flow.num_clusters = 500
+  c.dlsa.flow.center_std = 0.05
+  c.dlsa.flow.batch_size = 1024
+  c.dlsa.flow.num_epochs = 50
+  c.dlsa.flow.learning_rate = 0.2
+  c.dlsa.flow.lambda_lh = 2.0
+  c.dlsa.flow.lambda_pur = 0.02
+  c.dlsa.flow.lambda_bal = 1.0
+  c.dlsa.flow.weight_q = 2.0
+  c.dlsa.flow.ema_momentum = 0.7
+  c.dlsa.flow.nll_class_scaling = False  # x C/1000: the reference's per-anchor NLL scale
+  c.dlsa.flow.nan_policy = "rollback"  # or "skip"
+  c.dlsa.flow.min_purity = 0.7
+  c.dlsa.flow.min_size = 10
+  c.dlsa.flow.max_cluster_fraction = 5000 / 115846  # the reference's 5000 on ImageNet-LT
+  c.dlsa.flow.eval_chunk = 4096
 
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.learning_rate = 0.1  # for train.batch_size; scale linearly if you change it
@@ -173,7 +214,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
               "eval_every_epochs", "log_every_steps"):
     if config.train[key] <= 0:
       raise ValueError(f"config.train.{key} must be positive, got {config.train[key]}")
-  _choice(config.stage, ("train", "decoupled"), "stage")
+  _choice(config.stage, ("train", "decoupled", "dlsa"), "stage")
   _choice(config.loss.reweight, ("none", "cb", "drw"), "loss.reweight")
   _choice(config.decoupled.method, ("crt", "lws", "tau_norm", "ncm", "posthoc", "ride_router"),
           "decoupled.method")
@@ -337,4 +378,53 @@ def shrink_for_smoke(c: ml_collections.ConfigDict, model_name: str) -> ml_collec
   c.loss.drw_epoch = 1  # so DRW switches on within the smoke run
   c.decoupled.num_epochs = 2
   c.decoupled.batch_size = 32
+  return c
+
+
+def dlsa_recipe(features: str = "", *, max_depth: int = 1, flow_batch_size: int = 1024,
+                flow_epochs: int = 50, lambdas: tuple[float, float, float] = (2.0, 1.0, 0.02),
+                head_learning_rate: float = 1e-2) -> ml_collections.ConfigDict:
+  """DLSA on frozen features (dlsa.md §5): `lambdas` = (lh, balance, purity)."""
+  c = default_config()
+  c.stage = "dlsa"
+  c.dlsa.features = features
+  c.dlsa.max_depth = max_depth
+  c.dlsa.flow.batch_size = flow_batch_size
+  c.dlsa.flow.num_epochs = flow_epochs
+  c.dlsa.flow.lambda_lh, c.dlsa.flow.lambda_bal, c.dlsa.flow.lambda_pur = lambdas
+  c.dlsa.head_learning_rate = head_learning_rate
+  return c
+
+
+def dlsa_small_features(c: ml_collections.ConfigDict, num_clusters: int,
+                        flow_batch_size: int) -> ml_collections.ConfigDict:
+  """Scales DLSA to the 64-d features and ~10k training images of CIFAR-LT / digits-LT.
+
+  K: about 100 training samples per component (ImageNet-LT's 500 components see ~230 each),
+  so the purity rule (size > 10) can be met. Batch: ~50 flow steps per epoch as on ImageNet-LT.
+  lr 0.05 and the per-class NLL scaling C/1000: the reference's lr 0.2 with 10-class weights
+  (each anchor 100x heavier than on ImageNet-LT) diverges on these features (dlsa.md; the
+  skip/rollback counters in results.json show what happened in a run). The largest-cluster cap
+  stays relative: 10x a uniform cluster's share.
+  """
+  c.dlsa.flow.num_clusters = num_clusters
+  c.dlsa.flow.batch_size = flow_batch_size
+  c.dlsa.flow.learning_rate = 0.05
+  c.dlsa.flow.nll_class_scaling = True
+  c.dlsa.flow.max_cluster_fraction = min(1.0, 10.0 / num_clusters)
+  c.dlsa.flow.num_epochs = 30
+  return c
+
+
+def dlsa_smoke(c: ml_collections.ConfigDict, arg: str | None) -> ml_collections.ConfigDict:
+  """A DLSA config's `:smoke`: tiny flow and head schedules (same code paths)."""
+  if arg == "smoke":
+    c.dlsa.flow.num_epochs = 2
+    c.dlsa.flow.num_clusters = 8
+    c.dlsa.flow.batch_size = 64
+    c.dlsa.flow.max_cluster_fraction = 1.0
+    c.dlsa.head_epochs = 4
+    c.dlsa.head_eval_every = 2
+  elif arg:
+    raise ValueError(f"unknown config argument {arg!r}; use 'smoke' or nothing")
   return c

@@ -40,10 +40,12 @@ def main(argv):
   sharding.maybe_initialize_distributed()  # before any other JAX call
   import jax  # pylint: disable=g-import-not-at-top
   from ltjax import stage2  # pylint: disable=g-import-not-at-top
+  from ltjax.dlsa import stage as dlsa_stage  # pylint: disable=g-import-not-at-top
   from ltjax import train  # pylint: disable=g-import-not-at-top
   logging.info("JAX %s, process %d/%d, devices: %s", jax.__version__, jax.process_index(),
                jax.process_count(), jax.devices())
-  stages = {"train": train.train_and_evaluate, "decoupled": stage2.run}
+  stages = {"train": train.train_and_evaluate, "decoupled": stage2.run,
+            "dlsa": dlsa_stage.run}
   stages[_CONFIG.value.stage](_CONFIG.value, _WORKDIR.value)
 
 

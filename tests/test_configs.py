@@ -11,6 +11,7 @@ from ltjax import config as config_lib
 from ltjax import feature_cache
 from ltjax import stage2
 from ltjax import train
+from ltjax.dlsa import stage as dlsa_stage
 from tests.conftest import write_fake_cifar10
 from tests.conftest import write_fake_cifar100
 from tests.conftest import write_fake_image_folder
@@ -136,3 +137,26 @@ def test_decoupled_stage_needs_a_stage1_workdir():
   c.decoupled.stage1_workdir = ""
   with pytest.raises(ValueError, match="stage1_workdir"):
     config_lib.validate(c)
+
+
+DLSA = [p for p in ALL if load_config(p).stage == "dlsa"]
+
+
+@pytest.mark.parametrize("path", DLSA)
+def test_dlsa_config_smoke(path, stage1_runs, tmp_path):
+  c = load_config(path)
+  c.dlsa.features = stage1_runs["digits_lt"]
+  r = dlsa_stage.run(c, str(tmp_path))
+  assert r["method"] == "dlsa" and r["selected_on"] == "val"
+  assert len(r["stages"]) >= 1 and np.isfinite(r["test"]["top1"])
+  assert set(r["baselines"]) == {"stage1", "control_bsm_linear"}
+  assert sum(r["route_fractions"]["test"]) == pytest.approx(1.0)
+  assert os.path.exists(tmp_path / "results.json") and os.path.exists(tmp_path / "test_routes.npz")
+
+
+def test_dlsa_select_on_test_is_flagged(stage1_runs, tmp_path):
+  c = load_config("configs/dlsa/digits_lt_ce.py")
+  c.dlsa.features = stage1_runs["digits_lt"]
+  c.dlsa.select_on = "test"
+  r = dlsa_stage.run(c, str(tmp_path))
+  assert r["selected_on"] == "test" and "optimistic" in r["warning"]

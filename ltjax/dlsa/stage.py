@@ -1,0 +1,112 @@
+"""`stage = "dlsa"`: DLSA on frozen features, evaluated like every ltjax run.
+
+  python -m ltjax.main --config configs/dlsa/cifar10_lt_ce.py --workdir runs/dlsa \
+      --config.dlsa.features=runs/cifar10_ce
+
+Writes results.json (val and test metrics of DLSA, of the stage-1 classifier when the features
+carry its logits, and of the balanced-softmax linear control; the per-stage report; which split
+selected the heads), test_predictions.npz with each test sample's route, and a per-class plot.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+
+from ltjax import config as config_lib
+from ltjax import metrics
+from ltjax import results as results_lib
+from ltjax.dlsa import features as features_lib
+from ltjax.dlsa import flow_training
+from ltjax.dlsa import pipeline
+
+
+def dlsa_config(c: ml_collections.ConfigDict) -> pipeline.DLSAConfig:
+  """The pipeline options from `config.dlsa`."""
+  f = c.flow
+  flow = flow_training.FlowConfig(
+      kind=f.kind, num_blocks=f.num_blocks, hidden=f.hidden or None,
+      num_clusters=f.num_clusters, center_std=f.center_std, batch_size=f.batch_size,
+      num_epochs=f.num_epochs, learning_rate=f.learning_rate, lambda_lh=f.lambda_lh,
+      lambda_pur=f.lambda_pur, lambda_bal=f.lambda_bal, weight_q=f.weight_q,
+      ema_momentum=f.ema_momentum, nll_class_scaling=f.nll_class_scaling,
+      nan_policy=f.nan_policy, min_purity=f.min_purity, min_size=f.min_size,
+      max_cluster_fraction=f.max_cluster_fraction, eval_chunk=f.eval_chunk)
+  return pipeline.DLSAConfig(
+      flow=flow, max_depth=c.max_depth, proportion=c.proportion, cac_input=c.cac_input,
+      head=c.head, head_loss=c.head_loss, head_sampler=c.head_sampler,
+      head_epochs=c.head_epochs, head_batch_size=c.head_batch_size,
+      head_learning_rate=c.head_learning_rate, head_eval_every=c.head_eval_every,
+      cosine_scale=c.cosine_scale, absent_classes=c.absent_classes,
+      regular_prior=c.regular_prior, select_on=c.select_on,
+      min_stage_samples=c.min_stage_samples)
+
+
+def evaluate_features(config: ml_collections.ConfigDict, path: str) -> dict[str, Any]:
+  """Runs DLSA on the features at `path`; returns the results dict (nothing written)."""
+  dc = dlsa_config(config.dlsa)
+  train, val, test, what = features_lib.load(
+      path, val_holdout_fraction=config.dlsa.val_holdout_fraction, seed=config.seed)
+  num_classes = int(max(train["labels"].max(), test["labels"].max()) + 1)
+  if "class_counts" in train:
+    num_classes = max(num_classes, len(train["class_counts"]))
+  counts = np.bincount(train["labels"], minlength=num_classes)
+  base = {k: s["logits"] for k, s in (("val", val), ("test", test))
+          if s is not None and "logits" in s}
+  out = pipeline.run_pipeline(train, val, test, num_classes, dc, seed=config.seed,
+                              base_logits=base or None)
+  result: dict[str, Any] = {
+      "method": "dlsa", "features": os.path.abspath(path), "features_layout": what,
+      "selected_on": out["selected_on"], "num_classes": num_classes,
+      "class_counts": counts.tolist(),
+      "split_sizes": {"train": len(train["labels"]),
+                      "val": 0 if val is None else len(val["labels"]),
+                      "test": len(test["labels"])},
+      "stages": out["stages"], "regular": out["regular"],
+      "route_fractions": {k: (np.bincount(r, minlength=dc.max_depth + 1) / max(len(r), 1))
+                          .tolist() for k, r in out["route"].items()},
+  }
+  if out["selected_on"] == "test":
+    result["warning"] = ("heads were selected on the TEST split (dlsa.select_on='test'), as the "
+                         "reference does: these test numbers are optimistic")
+  for k, split in (("val", val), ("test", test)):
+    if split is None or not len(split["labels"]):
+      continue
+    result[k] = metrics.evaluate_logits(out["logits"][k], split["labels"], counts)
+    result.setdefault("baselines", {}).setdefault("control_bsm_linear", {})[k] = (
+        metrics.evaluate_logits(out["control"][k], split["labels"], counts))
+    if k in base:
+      result["baselines"].setdefault("stage1", {})[k] = metrics.evaluate_logits(
+          base[k], split["labels"], counts)
+  result["_test_route"] = out["route"]["test"]
+  result["_test_logits"] = out["logits"]["test"]
+  result["_test_labels"] = test["labels"]
+  return result
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+  """The `stage = "dlsa"` entry point of `ltjax.main`."""
+  config_lib.validate(config)
+  result = evaluate_features(config, config.dlsa.features)
+  route = result.pop("_test_route")
+  logits = result.pop("_test_logits")
+  labels = result.pop("_test_labels")
+  result["config"] = config.to_dict()
+  if jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    results_lib.write_json_atomically(os.path.join(workdir, "results.json"), result)
+    probs = np.asarray(jax.nn.softmax(logits))
+    results_lib.write_predictions(workdir, labels, probs.argmax(-1), probs.max(-1))
+    np.savez(os.path.join(workdir, "test_routes.npz"), route=route)
+    results_lib.plot_per_class_accuracy(
+        os.path.join(workdir, "per_class_accuracy.png"), np.asarray(result["class_counts"]),
+        result["test"]["per_class"], f"DLSA: test top-1 {100 * result['test']['top1']:.1f}%")
+    table = {k: result[k] for k in ("val", "test") if k in result}
+    print(results_lib.format_table(table), flush=True)
+    for name, res in result.get("baselines", {}).items():
+      print(f"{name}:\n{results_lib.format_table(res)}", flush=True)
+  return result
