@@ -157,13 +157,111 @@ def torch_augment(images_u8, generator, degrees: float):
   return (x - mean) / std
 
 
+def _import_reference(path: str):
+  sys.path.insert(0, os.path.abspath(path))
+  from model.ldam_drw_resnets import ride_resnet_cifar  # pylint: disable=g-import-not-at-top
+  from model import loss as ride_loss  # pylint: disable=g-import-not-at-top
+  return ride_resnet_cifar, ride_loss
+
+
+def transplant(torch_model, num_experts: int) -> dict:
+  """The reference RIDE ResNet-32's weights as ltjax RideCifarResNet variables."""
+  sd = {k: v.detach().numpy() for k, v in torch_model.state_dict().items()}
+  conv = lambda w: np.transpose(w, (2, 3, 1, 0))  # (out, in, kh, kw) -> (kh, kw, in, out)
+
+  def bn(prefix):
+    return ({"scale": sd[prefix + ".weight"], "bias": sd[prefix + ".bias"]},
+            {"mean": sd[prefix + ".running_mean"], "var": sd[prefix + ".running_var"]})
+
+  def block(prefix):
+    p, b = {}, {}
+    for i in (1, 2):
+      p[f"conv{i}"] = {"kernel": conv(sd[f"{prefix}.conv{i}.weight"])}
+      p[f"bn{i}"], b[f"bn{i}"] = bn(f"{prefix}.bn{i}")
+    return p, b
+
+  params, stats = {"conv1": {"kernel": conv(sd["conv1.weight"])}}, {}
+  params["bn1"], stats["bn1"] = bn("bn1")
+  for i in range(5):
+    params[f"layer1_{i}"], stats[f"layer1_{i}"] = block(f"layer1.{i}")
+  experts_p, experts_s = {}, {}
+  for layer in (2, 3):
+    for i in range(5):
+      per = [block(f"layer{layer}s.{e}.{i}") for e in range(num_experts)]
+      experts_p[f"layer{layer}_{i}"] = _stack([q for q, _ in per])
+      experts_s[f"layer{layer}_{i}"] = _stack([b for _, b in per])
+  experts_p["head"] = {"kernel": np.stack([sd[f"linears.{e}.weight"]
+                                           for e in range(num_experts)])}
+  params["experts"], stats["experts"] = experts_p, experts_s
+  return {"params": params, "batch_stats": stats}
+
+
+def _stack(trees):
+  import jax  # pylint: disable=g-import-not-at-top
+  return jax.tree.map(lambda *xs: np.stack(xs), *trees)
+
+
+def check_equivalence(args, config, counts) -> dict:
+  """Same weights, same batch: ltjax's RIDE forward and loss against the reference modules.
+
+  Returns the largest absolute differences of the logits (eval and train-mode BatchNorm) and
+  of the loss before and after the DRW epoch.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import torch  # pylint: disable=g-import-not-at-top
+  from ltjax import losses  # pylint: disable=g-import-not-at-top
+  from ltjax import models  # pylint: disable=g-import-not-at-top
+  ride_resnet_cifar, ride_loss = _import_reference(args.reference)
+  torch.manual_seed(1)
+  ref = ride_resnet_cifar.ResNet_s(ride_resnet_cifar.BasicBlock, [5, 5, 5], num_experts=3,
+                                   num_classes=len(counts), reduce_dimension=True,
+                                   use_norm=True)
+  # Non-trivial BN statistics, so that eval mode is really compared.
+  ref.train()
+  with torch.no_grad():
+    for _ in range(3):
+      ref(torch.randn(16, 3, 32, 32))
+  ours = models.build_model(config.model.name, len(counts), **models.config_kwargs(config.model))
+  variables = transplant(ref, 3)
+  x = np.random.RandomState(0).randn(16, 32, 32, 3).astype(np.float32)
+  labels = np.arange(16) % len(counts)
+  out = {}
+  for mode in ("eval", "train"):
+    ref.train(mode == "train")
+    with torch.no_grad():
+      ref_logits = ref(torch.from_numpy(x).permute(0, 3, 1, 2))
+      ref_experts = torch.stack(ref.logits).numpy()
+    if mode == "eval":
+      logits, feats = ours.apply(variables, jnp.asarray(x), train=False)
+    else:
+      (logits, feats), _ = ours.apply(variables, jnp.asarray(x), train=True,
+                                      mutable=["batch_stats"])
+    out[f"logits_{mode}"] = float(np.abs(np.asarray(logits) - ref_logits.numpy()).max())
+    out[f"expert_logits_{mode}"] = float(np.abs(np.asarray(feats["expert_logits"])
+                                                - ref_experts).max())
+  with cuda_calls_are_no_ops():
+    criterion = ride_loss.RIDELoss(cls_num_list=[int(c) for c in counts],
+                                   additional_diversity_factor=-0.45, reweight=True,
+                                   reweight_epoch=args.drw_epoch)
+  expert = np.random.RandomState(2).randn(3, 16, len(counts)).astype(np.float32) * 5
+  for drw in (False, True):
+    criterion._hook_before_epoch(args.drw_epoch + (1 if drw else 0))  # pylint: disable=protected-access
+    ref_loss = float(criterion(output_logits=torch.from_numpy(expert.mean(0)),
+                               target=torch.from_numpy(labels),
+                               extra_info={"logits": list(torch.from_numpy(expert))}))
+    our_loss = float(losses.ride_loss(jnp.asarray(expert), jnp.asarray(labels),
+                                      jnp.asarray(counts), drw_active=drw))
+    out[f"loss_{'drw' if drw else 'pre_drw'}"] = abs(our_loss - ref_loss)
+    out[f"loss_{'drw' if drw else 'pre_drw'}_value"] = ref_loss
+  return out
+
+
 def run_reference(args, splits) -> dict:
   """Trains the reference RIDE-3 with its own model and loss classes; returns test metrics."""
   import torch  # pylint: disable=g-import-not-at-top
   from ltjax import metrics  # pylint: disable=g-import-not-at-top
-  sys.path.insert(0, os.path.abspath(args.reference))
-  from model.ldam_drw_resnets import ride_resnet_cifar  # pylint: disable=g-import-not-at-top
-  from model import loss as ride_loss  # pylint: disable=g-import-not-at-top
+  ride_resnet_cifar, ride_loss = _import_reference(args.reference)
 
   torch.manual_seed(args.seed)
   generator = torch.Generator().manual_seed(args.seed)
@@ -240,6 +338,8 @@ def main():
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--workdir", default="/tmp/ride_vs_reference")
   parser.add_argument("--out", default="")
+  parser.add_argument("--check-only", action="store_true",
+                      help="only the same-weights forward / loss comparison (seconds)")
   args = parser.parse_args()
   if not os.path.isfile(os.path.join(args.reference, "model", "loss.py")):
     raise SystemExit(f"--reference {args.reference!r} is not a RIDE-LongTailRecognition checkout "
@@ -250,6 +350,10 @@ def main():
   config = load_config(args)
   splits = datasets.build_splits(config)
   print(datasets.describe(splits), flush=True)
+  check = check_equivalence(args, config, splits.class_counts)
+  print("same weights, same batch, max |ltjax - reference|:", check, flush=True)
+  if args.check_only:
+    return
 
   reference = run_reference(args, splits)
   ours_params = ltjax_param_count(config, splits.num_classes)
@@ -286,7 +390,9 @@ def main():
                  f"{_fmt(t['few'])} | {_fmt(t['ece'])} | {r['img_per_s']:.1f} | "
                  f"{r['wall_s']:.0f} |")
   lines += ["", f"Train throughput ratio ltjax / reference: "
-            f"{ours['img_per_s'] / reference['img_per_s']:.2f}"]
+            f"{ours['img_per_s'] / reference['img_per_s']:.2f}", "",
+            "Same weights (the reference's, transplanted), same batch, max |ltjax - reference|: "
+            + ", ".join(f"{k} {v:.2g}" for k, v in check.items())]
   text = "\n".join(lines) + "\n"
   print(text)
   if args.out:
