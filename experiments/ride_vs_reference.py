@@ -207,7 +207,6 @@ def check_equivalence(args, config, counts) -> dict:
   Returns the largest absolute differences of the logits (eval and train-mode BatchNorm) and
   of the loss before and after the DRW epoch.
   """
-  import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import torch  # pylint: disable=g-import-not-at-top
   from ltjax import losses  # pylint: disable=g-import-not-at-top
