@@ -25,12 +25,11 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-VARIANTS = {
-    "DLSA depth 1, MAF, cac_input x": {"max_depth": 1, "flow.kind": "maf", "cac_input": "x"},
-    "DLSA depth 3, MAF, cac_input x": {"max_depth": 3, "flow.kind": "maf", "cac_input": "x"},
-    "DLSA depth 1, coupling, cac_input x": {"max_depth": 1, "flow.kind": "coupling",
-                                            "cac_input": "x"},
-    "DLSA depth 1, MAF, cac_input u": {"max_depth": 1, "flow.kind": "maf", "cac_input": "u"},
+VARIANTS = {  # name: depth, flow kind, what the cluster-aided classifier sees as z
+    "dlsa-depth1-maf-x": {"max_depth": 1, "flow.kind": "maf", "cac_input": "x"},
+    "dlsa-depth3-maf-x": {"max_depth": 3, "flow.kind": "maf", "cac_input": "x"},
+    "dlsa-depth1-coupling-x": {"max_depth": 1, "flow.kind": "coupling", "cac_input": "x"},
+    "dlsa-depth1-maf-u": {"max_depth": 1, "flow.kind": "maf", "cac_input": "u"},
 }
 
 
