@@ -26,6 +26,10 @@ def _manager(directory: str, max_to_keep: int, best: bool) -> ocp.CheckpointMana
       best_mode="max",
       create=True,
       enable_async_checkpointing=True,
+      # Both managers may save the same step; in a multi-process run their barriers must not
+      # share a name (Orbax keys them by step only).
+      multiprocessing_options=ocp.options.MultiprocessingOptions(
+          barrier_sync_key_prefix="best" if best else "latest"),
   )
   return ocp.CheckpointManager(os.path.abspath(directory), options=options)
 

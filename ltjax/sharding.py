@@ -38,6 +38,10 @@ def maybe_initialize_distributed() -> None:
     kwargs = dict(coordinator_address=env["JAX_COORDINATOR_ADDRESS"],
                   num_processes=int(env["JAX_NUM_PROCESSES"]),
                   process_id=int(env["JAX_PROCESS_ID"]))
+  if "JAX_CPU_COLLECTIVES_IMPLEMENTATION" not in env:
+    # Cross-process collectives between CPU devices need gloo (the default has none, and a
+    # multi-process CPU run would hang in its first all-reduce); GPU / TPU ignore the option.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
   jax.distributed.initialize(**kwargs)
   logging.info("jax.distributed initialised: process %d of %d", jax.process_index(),
                jax.process_count())

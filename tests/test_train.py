@@ -147,3 +147,19 @@ def test_labels_out_of_range_are_rejected(tmp_path):
   c.dataset.num_classes = 3  # the lists use labels 0..3
   with pytest.raises(ValueError, match="num_classes|out of range|label"):
     train.train_and_evaluate(c, str(tmp_path / "run"))
+
+
+def test_the_train_step_compiles_once(tmp_path, caplog):
+  """After the first step nothing recompiles the step: 3 epochs x 3 steps, one compilation."""
+  c = load_config("configs/digits_lt/ce.py")
+  c.train.num_epochs = 3
+  c.train.cache_features = False
+  jax.config.update("jax_log_compiles", True)
+  try:
+    with caplog.at_level("WARNING"):
+      train.train_and_evaluate(c, str(tmp_path))
+  finally:
+    jax.config.update("jax_log_compiles", False)
+  compiles = [r.getMessage() for r in caplog.records
+              if r.getMessage().startswith("Compiling jit(train_step)")]
+  assert len(compiles) == 1, compiles
