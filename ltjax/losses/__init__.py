@@ -23,6 +23,7 @@ from ltjax.losses.long_tail import focal_loss
 from ltjax.losses.long_tail import ldam_loss
 from ltjax.losses.long_tail import ldam_margins
 from ltjax.losses.long_tail import logit_adjusted_loss
+from ltjax.losses.neighbor_silencing import neighbor_silencing_loss
 from ltjax.losses.ride import distillation_loss
 from ltjax.losses.ride import diversity_temperature
 from ltjax.losses.ride import ride_loss

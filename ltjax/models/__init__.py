@@ -17,6 +17,7 @@ from ltjax.models import resnet
 from ltjax.models import ride
 from ltjax.models import resnet_cifar
 from ltjax.models import small_cnn
+from ltjax.models import vit
 from ltjax.models.resnet import ResNet
 from ltjax.models.resnet_cifar import CifarResNet
 from ltjax.models.small_cnn import SmallCNN
@@ -34,6 +35,8 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "ride_resnet50": ride.ride_resnet50,
     "ride_resnext50": ride.ride_resnext50,
     "ride_resnet_tiny": ride.ride_resnet_tiny,
+    "vit_b16": vit.vit_b16,
+    "vit_tiny": vit.vit_tiny,
 }
 
 
