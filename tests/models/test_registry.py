@@ -18,10 +18,12 @@ _INPUT_SHAPES = {
 }
 # Full-size RIDE variants: checked with eval_shape in tests/models/test_ride.py.
 _FULL_SIZE_RIDE = {"ride_cifar_resnet32", "ride_resnet50", "ride_resnext50"}
+# ViTs (LayerNorm only, no batch_stats): checked in tests/models/test_vit.py.
+_VIT = {"vit_b16", "vit_tiny"}
 
 
 def test_registry_names():
-  assert set(models.MODELS) == set(_INPUT_SHAPES) | _FULL_SIZE_RIDE
+  assert set(models.MODELS) == set(_INPUT_SHAPES) | _FULL_SIZE_RIDE | _VIT
 
 
 @pytest.mark.parametrize("name", sorted(_INPUT_SHAPES))
