@@ -150,6 +150,26 @@ def run_pipeline(train: dict, val: dict | None, test: dict, num_classes: int, dc
   route = {k: np.full(len(s["labels"]), dc.max_depth, np.int64) for k, s in splits.items()}
   logits = {k: np.zeros((len(splits[k]["labels"]), num_classes), np.float32)
             for k in ("val", "test")}
+
+  def fit_and_place(inputs_by_split, index_by_split, counts, mask, report):
+    """Trains a head on the indexed train samples (the control answers when there are none),
+    writes its val/test logits into the assembled outputs and its accuracies (with the
+    control's and stage 1's on the same samples) into `report`; returns the head history."""
+    params, history = None, []
+    if len(index_by_split["train"]):
+      params, history = fit_head(inputs_by_split, index_by_split, counts, mask)
+    for k in ("val", "test"):
+      idx = index_by_split[k]
+      out = (control[k][idx] if params is None else classifiers.predict_logits(
+          params, inputs_by_split[k].take(idx), dc.head, dc.cosine_scale, mask))
+      logits[k][idx] = out
+      labels_k = splits[k]["labels"][idx]
+      report[f"{k}_accuracy"] = _accuracy(out, labels_k)
+      report[f"{k}_control_accuracy"] = _accuracy(control[k][idx], labels_k)
+      if base_logits is not None and k in base_logits:
+        report[f"{k}_base_accuracy"] = _accuracy(base_logits[k][idx], labels_k)
+    return history
+
   stages, last_latent = [], None
   for depth in range(dc.max_depth):
     n_remaining = int(remaining["train"].sum())
@@ -187,22 +207,10 @@ def run_pipeline(train: dict, val: dict | None, test: dict, num_classes: int, dc
                                         train["labels"][remaining["train"]],
                                         dc.flow.num_clusters, num_classes),
     }
-    if len(index["train"]):
-      params, history = fit_head(inputs, index, sub_counts, mask)
-      head_out = {k: classifiers.predict_logits(params, inputs[k].take(index[k]), dc.head,
-                                                dc.cosine_scale, mask) for k in ("val", "test")}
-      report["head_history"] = history
-    else:
+    if not len(index["train"]):
       logging.warning("dlsa: stage %d kept no training samples; its val/test samples fall back "
                       "to the control classifier", depth)
-      head_out = {k: control[k][index[k]] for k in ("val", "test")}
-    for k in ("val", "test"):
-      logits[k][index[k]] = head_out[k]
-      labels_k = splits[k]["labels"][index[k]]
-      report[f"{k}_accuracy"] = _accuracy(head_out[k], labels_k)
-      report[f"{k}_control_accuracy"] = _accuracy(control[k][index[k]], labels_k)
-      if base_logits is not None and k in base_logits:
-        report[f"{k}_base_accuracy"] = _accuracy(base_logits[k][index[k]], labels_k)
+    report["head_history"] = fit_and_place(inputs, index, sub_counts, mask, report)
     for k in splits:
       route[k][index[k]] = depth
       remaining[k] &= ~filtered[k]
@@ -218,20 +226,8 @@ def run_pipeline(train: dict, val: dict | None, test: dict, num_classes: int, dc
   regular_counts = (full_counts if dc.regular_prior == "full" else
                     np.bincount(train["labels"][index["train"]], minlength=num_classes))
   regular = {"remaining": {k: int(len(v)) for k, v in index.items()}}
-  if len(index["train"]):
-    sub_counts = np.bincount(train["labels"][index["train"]], minlength=num_classes)
-    mask = (sub_counts > 0) if dc.absent_classes == "mask" else None
-    params, _ = fit_head(inputs, index, regular_counts, mask)
-    head_out = {k: classifiers.predict_logits(params, inputs[k].take(index[k]), dc.head,
-                                              dc.cosine_scale, mask) for k in ("val", "test")}
-  else:
-    head_out = {k: control[k][index[k]] for k in ("val", "test")}
-  for k in ("val", "test"):
-    logits[k][index[k]] = head_out[k]
-    labels_k = splits[k]["labels"][index[k]]
-    regular[f"{k}_accuracy"] = _accuracy(head_out[k], labels_k)
-    regular[f"{k}_control_accuracy"] = _accuracy(control[k][index[k]], labels_k)
-    if base_logits is not None and k in base_logits:
-      regular[f"{k}_base_accuracy"] = _accuracy(base_logits[k][index[k]], labels_k)
+  sub_counts = np.bincount(train["labels"][index["train"]], minlength=num_classes)
+  mask = (sub_counts > 0) if dc.absent_classes == "mask" else None
+  fit_and_place(inputs, index, regular_counts, mask, regular)
   return {"logits": logits, "route": route, "stages": stages, "regular": regular,
           "control": control, "selected_on": selection}
