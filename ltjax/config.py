@@ -45,6 +45,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.dataset.train_image_size = 0
   # Smoke / debugging: keep at most this many val/test images per class (0 = all).
   c.dataset.eval_per_class_limit = 0
+  # digits_lt / CIFAR-LT: classes (by name) removed before the long-tail profile is drawn, so
+  # the targets match a run whose aux.source='dataset_classes' moved them to the auxiliary set.
+  c.dataset.exclude_classes = ()
 
   c.sampler = "instance"  # "instance" | "class_balanced" | "sqrt"
   c.augment = ml_collections.ConfigDict()
@@ -54,6 +57,14 @@ def default_config() -> ml_collections.ConfigDict:
   c.augment.flip = True
   # Random rotation in [-d, d] degrees after crop/flip (nearest, zero fill); RIDE's CIFAR uses 15.
   c.augment.rotation_degrees = 0.0
+  # Mixup / CutMix (timm batch mode: one lambda per batch, partner = the flipped batch; CutMix
+  # with probability cutmix_switch_prob when both are on) and label smoothing. They turn the
+  # labels into soft targets, which the softmax-family losses take (ce, balanced_softmax,
+  # logit_adjusted, neighbor_silencing).
+  c.augment.mixup_alpha = 0.0
+  c.augment.cutmix_alpha = 0.0
+  c.augment.cutmix_switch_prob = 0.5
+  c.augment.label_smoothing = 0.0
 
   c.model = ml_collections.ConfigDict()
   c.model.name = "cifar_resnet32"  # a key of ltjax.models.MODELS
@@ -62,6 +73,9 @@ def default_config() -> ml_collections.ConfigDict:
   # Multi-expert (RIDE) models: number of experts, and the reduced expert widths of the paper.
   c.model.num_experts = 3
   c.model.reduced = True
+  # A pretrained checkpoint for the backbone (ViTs: big_vision or timm .npz layouts, see
+  # ltjax.models.vit_checkpoint); the head is re-initialised for this run's classes.
+  c.model.pretrained = ""
 
   c.loss = ml_collections.ConfigDict()
   c.loss.name = "ce"  # a key of ltjax.losses.LOSSES
@@ -83,6 +97,36 @@ def default_config() -> ml_collections.ConfigDict:
   c.loss.distill_weight = 1.0
   c.loss.distill_temperature = 1.5
   c.loss.distill_times_experts = True
+  # neighbor_silencing (category extrapolation): logit-adjusted softmax over targets +
+  # auxiliary classes with tau = la_tau; which classes a sample silences is aux.silencing.
+
+  # Auxiliary neighbour classes (category extrapolation, ltjax.granularity): off when source
+  # is "". Needs loss.name = "neighbor_silencing". See ltjax/granularity/auxiliary.py.
+  c.aux = ml_collections.ConfigDict()
+  c.aux.source = ""  # "" | "arrays" | "image_folder" | "dataset_classes"
+  c.aux.path = ""  # .npz (arrays) or a `path label` list file (image_folder), under data_dir
+  c.aux.names_file = ""  # image_folder: auxiliary class names, one per line, in label order
+  c.aux.classes = ()  # dataset_classes: names of the dataset's classes that become auxiliary
+  c.aux.parents_file = ""  # JSON {aux name: [target names]}; empty = mine from the names
+  c.aux.mining_k = 8  # mine_neighbors: at most k auxiliary neighbours per target (official 8)
+  c.aux.min_similarity = 0.5  # cosine of MiniLM name embeddings (ltjax.granularity.mining)
+  # "minilm": the class names' text embeddings (the `mining` extra); "pixel_prototypes": the
+  # classes' mean images (for names without meaning, e.g. digits)
+  c.aux.mining_embedder = "minilm"
+  c.aux.shuffle_parents = False  # control: targets' neighbour rows permuted (a derangement)
+  c.aux.shuffle_seed = 0
+  c.aux.cap = 50  # images per auxiliary class and epoch, redrawn every epoch
+  c.aux.cap_replace = False  # draw the cap with replacement (the official iNaturalist code)
+  c.aux.limit_per_class = 0  # keep only the first n images of each auxiliary class (0 = all)
+  c.aux.silencing = "neighbors_and_aux"  # "none" | "neighbors" | "neighbors_and_aux"
+  # Image-level filter (ltjax.granularity.filtering): keep an auxiliary image when its cosine
+  # similarity to a parent's prototype lies in [filter_low, filter_high]. Features from a
+  # finished run's model (filter_workdir) or a user's .npz (filter_features); off when both
+  # are empty. Defaults: the paper's DINOv2 thresholds (secondary sources).
+  c.aux.filter_workdir = ""
+  c.aux.filter_features = ""
+  c.aux.filter_low = 0.7
+  c.aux.filter_high = 0.98
 
   c.distill = ml_collections.ConfigDict()
   c.distill.teacher_workdir = ""  # a finished run (e.g. a 6-expert RIDE) used as teacher
@@ -149,6 +193,12 @@ def default_config() -> ml_collections.ConfigDict:
   c.dlsa.flow.eval_chunk = 4096
 
   c.optimizer = ml_collections.ConfigDict()
+  c.optimizer.name = "sgd"  # "sgd" (torch.optim.SGD semantics) | "adamw" (torch AdamW)
+  c.optimizer.b1 = 0.9  # adamw
+  c.optimizer.b2 = 0.999  # adamw; the category-extrapolation recipe uses 0.99
+  # ViTs: layer-wise lr decay (BEiT / MAE): block i of L gets lr * decay ** (L + 1 - (i + 1)),
+  # the embeddings decay ** (L + 1), the final norm and head the full lr. 1.0 = off.
+  c.optimizer.layer_decay = 1.0
   c.optimizer.learning_rate = 0.1  # for train.batch_size; scale linearly if you change it
   c.optimizer.momentum = 0.9
   c.optimizer.nesterov = False
@@ -205,6 +255,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if not 0 <= config.augment.rotation_degrees <= 180:
     raise ValueError("config.augment.rotation_degrees must lie in [0, 180], got "
                      f"{config.augment.rotation_degrees}")
+  if config.dataset.exclude_classes and config.aux.source == "dataset_classes":
+    raise ValueError("set either dataset.exclude_classes or aux.classes with "
+                     "aux.source='dataset_classes', not both")
   if config.dataset.imbalance_factor < 1:
     raise ValueError("config.dataset.imbalance_factor must be >= 1 (n_max / n_min), got "
                      f"{config.dataset.imbalance_factor}")
@@ -215,6 +268,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if config.train[key] <= 0:
       raise ValueError(f"config.train.{key} must be positive, got {config.train[key]}")
   _choice(config.stage, ("train", "decoupled", "dlsa"), "stage")
+  _choice(config.optimizer.name, ("sgd", "adamw"), "optimizer.name")
+  if not 0 < config.optimizer.layer_decay <= 1:
+    raise ValueError("config.optimizer.layer_decay must lie in (0, 1] (1 = off), got "
+                     f"{config.optimizer.layer_decay}")
+  _validate_soft_targets(config)
+  _validate_aux(config)
   _choice(config.loss.reweight, ("none", "cb", "drw"), "loss.reweight")
   _choice(config.decoupled.method, ("crt", "lws", "tau_norm", "ncm", "posthoc", "ride_router"),
           "decoupled.method")
@@ -224,6 +283,49 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if config.dataset.source == "image_folder" and not config.dataset.train_list:
     raise ValueError("dataset.source='image_folder' needs config.dataset.train_list (and "
                      "val_list / test_list) pointing at `relative/path label` list files")
+
+
+SOFT_TARGET_LOSSES = ("ce", "balanced_softmax", "logit_adjusted", "neighbor_silencing")
+
+
+def _validate_soft_targets(config: ml_collections.ConfigDict) -> None:
+  a = config.augment
+  if min(a.mixup_alpha, a.cutmix_alpha, a.label_smoothing) < 0 or a.label_smoothing >= 1:
+    raise ValueError("config.augment.mixup_alpha / cutmix_alpha must be >= 0 and "
+                     "label_smoothing in [0, 1)")
+  mixing = a.mixup_alpha > 0 or a.cutmix_alpha > 0 or a.label_smoothing > 0
+  if mixing and config.loss.name not in SOFT_TARGET_LOSSES:
+    raise ValueError(f"mixup / cutmix / label smoothing give soft targets, which loss "
+                     f"{config.loss.name!r} does not take; use one of {SOFT_TARGET_LOSSES} or "
+                     "turn them off")
+  if mixing and config.loss.reweight != "none":
+    raise ValueError("loss.reweight weights examples by their hard label; it cannot be "
+                     "combined with mixup / cutmix / label smoothing")
+
+
+def _validate_aux(config: ml_collections.ConfigDict) -> None:
+  ac = config.aux
+  _choice(ac.source, ("", "arrays", "image_folder", "dataset_classes"), "aux.source")
+  _choice(ac.silencing, ("none", "neighbors", "neighbors_and_aux"), "aux.silencing")
+  _choice(ac.mining_embedder, ("minilm", "pixel_prototypes"), "aux.mining_embedder")
+  if not ac.source:
+    return
+  if config.loss.name != "neighbor_silencing":
+    raise ValueError("auxiliary classes (aux.source set) train with "
+                     "loss.name='neighbor_silencing' (aux.silencing='none' for no silencing), "
+                     f"not {config.loss.name!r}")
+  if ac.cap < 1:
+    raise ValueError(f"config.aux.cap must be >= 1, got {ac.cap}")
+  if config.sampler != "instance":
+    raise ValueError("with auxiliary classes the sampler is 'instance' (the official code "
+                     "samples uniformly; the prior balances): set sampler='instance'")
+  if ac.source == "dataset_classes" and not ac.classes:
+    raise ValueError("aux.source='dataset_classes' needs aux.classes: the names of the "
+                     "dataset's classes that become auxiliary")
+  if ac.source in ("arrays", "image_folder") and not ac.path:
+    raise ValueError(f"aux.source={ac.source!r} needs aux.path")
+  if ac.source == "image_folder" and not ac.names_file:
+    raise ValueError("aux.source='image_folder' needs aux.names_file (one name per line)")
 
 
 def cifar_lt_recipe(name: str) -> ml_collections.ConfigDict:
@@ -357,6 +459,7 @@ def config_arg(c: ml_collections.ConfigDict, arg: str | None,
           c.model.name else "ride_cifar_tiny"
     if c.dataset.source == "image_folder":
       c.dataset.image_size, c.dataset.train_image_size = 32, 40
+    c.model.pretrained = ""  # smoke models are tiny: no pretrained backbone fits them
   elif arg:
     raise ValueError(f"unknown config argument {arg!r}; use 'smoke' or nothing")
   return c
@@ -378,6 +481,124 @@ def shrink_for_smoke(c: ml_collections.ConfigDict, model_name: str) -> ml_collec
   c.loss.drw_epoch = 1  # so DRW switches on within the smoke run
   c.decoupled.num_epochs = 2
   c.decoupled.batch_size = 32
+  return c
+
+
+DEMO_VARIANTS = ("targets", "aux_plain", "aux_silenced", "aux_shuffled")
+
+
+def split_variant_arg(arg: str | None, default: str) -> tuple[str, str | None]:
+  """A demonstration config's argument "variant[,smoke]" (or just "smoke") -> (variant,
+  config_arg's argument)."""
+  parts = [p for p in (arg or "").split(",") if p]
+  extra = "smoke" if "smoke" in parts else None
+  rest = [p for p in parts if p != "smoke"]
+  if len(rest) > 1:
+    raise ValueError(f"config argument {arg!r}: give one variant of {list(DEMO_VARIANTS)}, "
+                     "optionally with ',smoke'")
+  return (rest[0] if rest else default), extra
+
+
+def extrapolation_demo(c: ml_collections.ConfigDict, aux_classes: tuple[str, ...],
+                       variant: str) -> ml_collections.ConfigDict:
+  """The offline category-extrapolation comparison (granularity.md §8) on a dataset config.
+
+  Every variant trains the same target images with the logit-adjusted softmax (tau 1):
+  "targets" (a) over the target classes only; "aux_plain" (b) + the auxiliary classes, nothing
+  silenced; "aux_silenced" (c) + the auxiliary classes with the official silencing; and
+  "aux_shuffled" (d) as (c) with the neighbour table's rows permuted among the targets.
+  """
+  _choice(variant, DEMO_VARIANTS, "variant (the config argument)")
+  c.loss.name = "neighbor_silencing"
+  c.loss.la_tau = 1.0
+  if variant == "targets":
+    # The auxiliary classes still leave the label space in (a): the same targets everywhere.
+    c.dataset.exclude_classes = tuple(aux_classes)
+  else:
+    c.aux.source = "dataset_classes"
+    c.aux.classes = tuple(aux_classes)
+  c.aux.silencing = "none" if variant == "aux_plain" else "neighbors_and_aux"
+  c.aux.shuffle_parents = variant == "aux_shuffled"
+  return c
+
+
+# Category extrapolation with a ViT (granularity.md §5): per (dataset, init) the official
+# scripts' batch, base lr (lr = blr * batch / 256), layer decay and mixing.
+_EXTRAPOLATION = {
+    # dataset: (list prefix, classes)
+    "imagenet_lt": ("ImageNet_LT", 1000),
+    "inat2018": ("iNaturalist18", 8142),
+    "places_lt": ("Places_LT", 365),
+}
+_EXTRAPOLATION_INIT = {
+    # (dataset, init): (model, batch, blr, layer_decay, mixup, cutmix, label_smoothing)
+    ("imagenet_lt", "scratch"): ("vit_b16", 1024, 1e-3, 0.75, 0.8, 1.0, 0.1),
+    ("imagenet_lt", "dinov2"): ("vit_b14_dinov2", 512, 8.75e-6, 0.75, 0.1, 0.1, 0.1),
+    ("imagenet_lt", "clip"): ("vit_b16_clip", 512, 8.75e-6, 0.75, 0.1, 0.1, 0.1),
+    ("inat2018", "scratch"): ("vit_b16", 4096, 2.5e-4, 0.65, 0.8, 1.0, 0.1),
+    ("inat2018", "dinov2"): ("vit_b14_dinov2", 512, 3.5e-5, 0.65, 0.1, 0.1, 0.1),
+    ("inat2018", "clip"): ("vit_b16_clip", 512, 3.5e-4, 0.65, 0.0, 0.0, 0.0),
+    ("places_lt", "scratch"): ("vit_b16", 1024, 1e-3, 0.75, 0.8, 1.0, 0.1),
+    ("places_lt", "dinov2"): ("vit_b14_dinov2", 512, 8.75e-6, 0.75, 0.1, 0.1, 0.1),
+    ("places_lt", "clip"): ("vit_b16_clip", 512, 8.75e-6, 0.75, 0.1, 0.1, 0.1),
+}
+
+
+def extrapolation_vit_recipe(dataset: str, init: str) -> ml_collections.ConfigDict:
+  """Category extrapolation fine-tuning of a ViT-B (granularity.md §5) on an image-folder LT
+  dataset with an auxiliary image folder.
+
+  Common: 100 epochs, AdamW betas (0.9, 0.99), weight decay 0.05, 10 warm-up epochs (per step)
+  then cosine, layer-wise lr decay, label smoothing 0.1 (CLIP on iNat: 0), mixup / cutmix, the
+  neighbour-silencing loss (tau 1, the official final silencing), 50 auxiliary images per
+  class and epoch. Per (dataset, init) from the official scripts where released; Places-LT with
+  a ViT has no released script, so it takes ImageNet-LT's values (our choice). Inputs, under
+  dataset.data_dir: `<prefix>_{train,val,test}.txt` and the auxiliary set
+  `<prefix>_aux_train.txt` (labels 0 .. M-1), `<prefix>_aux_names.txt`,
+  `<prefix>_aux_parents.json` ({auxiliary name: [target names]}; target names are the class
+  ids as strings unless the lists say otherwise), and for dinov2 / clip the backbone
+  checkpoint `model.pretrained` (timm or big_vision .npz).
+  """
+  prefix, num_classes = _EXTRAPOLATION[dataset]
+  model, batch, blr, layer_decay, mixup, cutmix, smoothing = _EXTRAPOLATION_INIT[(dataset,
+                                                                                  init)]
+  c = default_config()
+  c.dataset.name = "image_folder"
+  c.dataset.source = "image_folder"
+  c.dataset.train_list = f"{prefix}_train.txt"
+  c.dataset.val_list = "" if dataset == "inat2018" else f"{prefix}_val.txt"
+  c.dataset.test_list = f"{prefix}_val.txt" if dataset == "inat2018" else f"{prefix}_test.txt"
+  c.dataset.num_classes = num_classes
+  c.dataset.image_size = 224
+  c.dataset.train_image_size = 256
+  c.augment.kind = "random_resized_crop"
+  c.augment.mixup_alpha, c.augment.cutmix_alpha = mixup, cutmix
+  c.augment.label_smoothing = smoothing
+  c.model.name = model
+  if init != "scratch":
+    c.model.pretrained = f"{init}_vitb_{'14' if init == 'dinov2' else '16'}.npz"
+  c.loss.name = "neighbor_silencing"
+  c.loss.la_tau = 1.0
+  c.aux.source = "image_folder"
+  c.aux.path = f"{prefix}_aux_train.txt"
+  c.aux.names_file = f"{prefix}_aux_names.txt"
+  c.aux.parents_file = f"{prefix}_aux_parents.json"
+  c.aux.cap = 50
+  c.aux.cap_replace = dataset == "inat2018"
+  c.aux.silencing = "neighbors_and_aux"
+  c.optimizer.name = "adamw"
+  c.optimizer.b1, c.optimizer.b2 = 0.9, 0.99
+  c.optimizer.weight_decay = 0.05
+  c.optimizer.layer_decay = layer_decay
+  c.optimizer.learning_rate = blr * batch / 256
+  c.optimizer.schedule = "cosine"
+  c.optimizer.warmup_epochs = 10
+  c.optimizer.warmup_per_epoch = False
+  c.train.batch_size = batch
+  c.train.num_epochs = 100
+  c.train.eval_batch_size = 1000
+  c.train.checkpoint_every_epochs = 1
+  c.train.log_every_steps = 100
   return c
 
 

@@ -93,13 +93,16 @@ def _host_major_to_split_order(out, n, global_batch):
   return result
 
 
-def make_predict_step(model, *, mean, std) -> Callable:
-  """predict_step(state, batch) -> {"prediction", "confidence", "mask"} (eval mode)."""
+def make_predict_step(model, *, mean, std, num_targets: int | None = None) -> Callable:
+  """predict_step(state, batch) -> {"prediction", "confidence", "mask"} (eval mode), over the
+  first `num_targets` outputs when given (auxiliary classes dropped)."""
 
   def predict_step(state, batch):
     images = augment.normalize(batch["image"], mean, std)
     logits, _ = model.apply({"params": state.params, "batch_stats": state.batch_stats}, images,
                             train=False)
+    if num_targets is not None:
+      logits = logits[..., :num_targets]
     probs = jax.nn.softmax(logits.astype(jnp.float32))
     return {"prediction": jnp.argmax(logits, -1).astype(jnp.int32),
             "confidence": jnp.max(probs, -1), "mask": batch["mask"]}

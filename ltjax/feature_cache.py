@@ -28,13 +28,16 @@ from ltjax.data import augment
 SPLITS = ("train", "val", "test")
 
 
-def make_extract_step(model, *, mean, std):
-  """extract_step(state, batch) -> dict of batch-major arrays, eval mode."""
+def make_extract_step(model, *, mean, std, num_targets: int | None = None):
+  """extract_step(state, batch) -> dict of batch-major arrays, eval mode (logits of the first
+  `num_targets` classes when given: auxiliary classes are dropped at inference)."""
 
   def extract_step(state, batch):
     images = augment.normalize(batch["image"], mean, std)
     logits, features = model.apply({"params": state.params, "batch_stats": state.batch_stats},
                                    images, train=False)
+    if num_targets is not None:
+      logits = logits[..., :num_targets]
     out = {"features": features["pooled"], "logits": logits, "mask": batch["mask"]}
     for key in ("expert_logits", "expert_pooled"):  # (E, B, .) -> (B, E, .)
       if key in features:

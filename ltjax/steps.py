@@ -43,8 +43,10 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation,
                     mean: Sequence[float], std: Sequence[float], steps_per_epoch: int = 1,
                     augment_kind: str = "pad_crop_flip", crop_padding: int = 4,
                     flip: bool = True, image_size: int = 224, rotation_degrees: float = 0.0,
-                    teacher: nn.Module | None = None, teacher_train_bn: bool = True
-                    ) -> Callable:
+                    teacher: nn.Module | None = None, teacher_train_bn: bool = True,
+                    mixup_alpha: float = 0.0, cutmix_alpha: float = 0.0,
+                    cutmix_switch_prob: float = 0.5, label_smoothing: float = 0.0,
+                    num_classes: int | None = None) -> Callable:
   """Builds the pure training step.
 
   Args:
@@ -60,11 +62,19 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation,
     teacher: optional distillation teacher; its variables are the step's 4th argument.
     teacher_train_bn: run the teacher's BatchNorm on batch statistics, as RIDE's reference
       does (its teacher is never put in eval mode); running statistics are not updated.
+    mixup_alpha, cutmix_alpha, cutmix_switch_prob, label_smoothing: when any is on, the batch
+      is mixed (`mixing.mix_batch`) and the objective gets soft targets over `num_classes`.
 
   Returns:
     train_step(state, batch, rng[, teacher_variables]) -> (state, metrics); batch =
     {"image": uint8 (B,H,W,C), "label": int32 (B,)}.
   """
+
+  mixing_on = mixup_alpha > 0 or cutmix_alpha > 0 or label_smoothing > 0
+  if mixing_on and not num_classes:
+    raise ValueError("mixup / cutmix / label smoothing need num_classes for the soft targets")
+  if mixing_on:
+    from ltjax.data import mixing  # pylint: disable=g-import-not-at-top
 
   def train_step(state: TrainState, batch: dict[str, jax.Array], rng: jax.Array,
                  teacher_variables=None):
@@ -73,6 +83,12 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation,
                                    crop_padding=crop_padding, flip=flip, size=image_size,
                                    rotation_degrees=rotation_degrees)
     images = augment.normalize(images, mean, std)
+    targets = None
+    if mixing_on:
+      images, targets = mixing.mix_batch(
+          images, batch["label"], jax.random.fold_in(rng, 1), num_classes,
+          mixup_alpha=mixup_alpha, cutmix_alpha=cutmix_alpha, switch_prob=cutmix_switch_prob,
+          label_smoothing=label_smoothing)
     epoch = state.step // steps_per_epoch
     teacher_logits = None
     if teacher is not None:
@@ -87,7 +103,11 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation,
       (logits, features), new_vars = model.apply(
           {"params": params, "batch_stats": state.batch_stats}, images, train=True,
           mutable=["batch_stats"])
-      loss = objective(logits, features, batch["label"], epoch, teacher_logits)
+      if targets is None:
+        loss = objective(logits, features, batch["label"], epoch, teacher_logits)
+      else:
+        loss = objective(logits, features, batch["label"], epoch, teacher_logits,
+                         targets=targets)
       return loss, (logits, new_vars)
 
     (loss, (logits, new_vars)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
@@ -107,14 +127,24 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation,
   return train_step
 
 
-def make_eval_step(model: nn.Module, *, mean: Sequence[float],
-                   std: Sequence[float]) -> Callable:
-  """eval_step(state, batch) -> masked metric sums; batch has "image", "label", "mask"."""
+def target_logits(logits: jax.Array, num_targets: int | None) -> jax.Array:
+  """The logits of the target classes: with auxiliary classes (category extrapolation) the
+  head's auxiliary rows are dropped at inference, so no prediction is ever an auxiliary class."""
+  return logits if num_targets is None else logits[..., :num_targets]
+
+
+def make_eval_step(model: nn.Module, *, mean: Sequence[float], std: Sequence[float],
+                   num_targets: int | None = None) -> Callable:
+  """eval_step(state, batch) -> masked metric sums; batch has "image", "label", "mask".
+
+  `num_targets`: score only the first T outputs (the target classes).
+  """
 
   def eval_step(state: TrainState, batch: dict[str, jax.Array]):
     images = augment.normalize(batch["image"], mean, std)
     logits, _ = model.apply({"params": state.params, "batch_stats": state.batch_stats}, images,
                             train=False)
-    return metrics_lib.eval_sums(logits, batch["label"], batch["mask"])
+    return metrics_lib.eval_sums(target_logits(logits, num_targets), batch["label"],
+                                 batch["mask"])
 
   return eval_step

@@ -23,6 +23,7 @@ from ltjax import config as config_lib
 from ltjax import distill
 from ltjax import evaluate
 from ltjax import feature_cache
+from ltjax import granularity
 from ltjax import losses
 from ltjax import metric_log
 from ltjax import models
@@ -34,17 +35,28 @@ from ltjax.data import datasets
 from ltjax.data import samplers
 
 
-def _data_position(step: int, sampler: samplers.IndexSampler, config) -> dict[str, Any]:
+def _data_position(step: int, sampler: samplers.IndexSampler, config,
+                   auxiliary: dict[str, Any] | None = None) -> dict[str, Any]:
   epoch, batch = sampler.position(step)
-  return {"step": int(step), "epoch": epoch, "batch_in_epoch": batch,
-          "steps_per_epoch": sampler.steps_per_epoch, "sampler": config.sampler,
-          "seed": config.seed, "train_size": int(len(sampler.labels))}
+  position = {"step": int(step), "epoch": epoch, "batch_in_epoch": batch,
+              "steps_per_epoch": sampler.steps_per_epoch, "sampler": config.sampler,
+              "seed": config.seed, "train_size": int(len(sampler.labels)),
+              "pool_size": int(sampler.pool_size)}
+  if auxiliary:  # the checkpoint says what auxiliary data it was trained with
+    position["aux_classes"] = auxiliary["num_classes"]
+    position["aux_images_per_epoch"] = auxiliary["images_per_epoch"]
+  return position
 
 
 def _check_resume_position(saved: dict[str, Any], expected: dict[str, Any], workdir: str):
   """A checkpoint only resumes the same sample stream if the data setup is unchanged."""
-  for key in ("steps_per_epoch", "sampler", "seed", "train_size"):
-    if saved.get(key) != expected[key]:
+  for key in ("steps_per_epoch", "sampler", "seed", "train_size", "pool_size",
+              "aux_classes", "aux_images_per_epoch"):
+    if key not in expected and key not in saved:
+      continue
+    if key == "pool_size" and key not in saved:
+      continue  # written by ltjax before the per-epoch pool existed
+    if saved.get(key) != expected.get(key):
       raise ValueError(
           f"the checkpoint in {workdir} was written with {key}={saved.get(key)!r}, but this "
           f"config gives {expected[key]!r}; resume with the original config or use a fresh "
@@ -81,19 +93,44 @@ def _log_train_metrics(step, m, progress, log):
   log.write(step, {f"train/{k}": v for k, v in m.items()} | {"train/steps_per_sec": rate})
 
 
+def _target_head(params, num_targets: int, num_classes: int):
+  """The head's target rows (a Dense head's kernel (D, C) and bias (C,)), auxiliary dropped."""
+  return jax.tree.map(lambda a: a[..., :num_targets] if a.shape[-1] == num_classes else a,
+                      params)
+
+
 def _cache_features(config, workdir, model, state, splits, mesh, selected_step):
-  """Writes the selected weights' features and logits for decoupled stage-2 methods."""
-  extract = jax.jit(feature_cache.make_extract_step(model, mean=splits.mean, std=splits.std),
+  """Writes the selected weights' features and logits for decoupled stage-2 methods (target
+  classes only when auxiliary classes were trained)."""
+  num_targets = splits.num_targets if splits.auxiliary else None
+  extract = jax.jit(feature_cache.make_extract_step(model, mean=splits.mean, std=splits.std,
+                                                    num_targets=num_targets),
                     out_shardings=sharding.batch_sharded(mesh))
   arrays = {name: feature_cache.extract_split(extract, state, getattr(splits, name), mesh,
                                               config.train.eval_batch_size)
             for name in feature_cache.SPLITS if getattr(splits, name) is not None}
   head = jax.device_get(state.params["head"]) if "head" in state.params else None
+  if head is not None and splits.auxiliary:
+    head = _target_head(head, splits.num_targets, splits.num_classes)
   directory = feature_cache.write_cache(
-      workdir, arrays, splits.class_counts, head,
+      workdir, arrays, splits.target_counts, head,
       {"step": selected_step, "model": config.model.name, "dataset": splits.name,
        "image_shape": list(splits.test.image_shape)})
   logging.info("feature cache written to %s", directory)
+
+
+def _load_pretrained(path: str, state, tx, state_sharding):
+  """A fresh run's params with the backbone from a pretrained checkpoint (the head stays
+  freshly initialised); the optimizer state is re-initialised for them."""
+  from ltjax.models import vit_checkpoint  # pylint: disable=g-import-not-at-top
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"model.pretrained {path!r} does not exist; give the backbone "
+                            "checkpoint (.npz, timm or big_vision layout) or set "
+                            "--config.model.pretrained= to train from scratch")
+  params = vit_checkpoint.load_pretrained(path, jax.device_get(state.params))
+  logging.info("backbone loaded from %s", path)
+  new = state.replace(params=params, opt_state=tx.init(params))
+  return jax.device_put(new, state_sharding)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
@@ -109,7 +146,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   mesh = sharding.make_data_mesh()
   sharding.check_batch_size(config.train.batch_size)
   splits = datasets.build_splits(config)
-  class_counts = splits.class_counts
+  aux_info = splits.auxiliary
+  # Metrics, buckets and results cover the target classes; the loss's prior covers all C
+  # classes with the auxiliary ones at their per-epoch cap (fixed, granularity.md §7.6).
+  class_counts = splits.target_counts
+  prior_counts = splits.class_counts
+  epoch_pool = None
+  if aux_info:
+    prior_counts = granularity.capped_counts(splits.train.labels, splits.num_classes,
+                                             splits.num_targets, config.aux.cap)
+
+    def epoch_pool(epoch):
+      return granularity.capped_epoch_indices(
+          splits.train.labels, splits.num_targets, cap=config.aux.cap, seed=config.seed,
+          epoch=epoch, replace=config.aux.cap_replace)
+  num_targets = splits.num_targets if aux_info else None
   logging.info("%s\ndevices: %d (%s), processes: %d, per-device batch %d", datasets.describe(
       splits), jax.device_count(), jax.devices()[0].platform, jax.process_count(),
                config.train.batch_size // jax.device_count())
@@ -118,14 +169,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                              **models.config_kwargs(config.model))
   sampler = samplers.IndexSampler(
       splits.train.labels, config.sampler, config.seed, config.train.batch_size,
-      jax.process_index(), jax.process_count(), config.train.steps_per_epoch_limit)
+      jax.process_index(), jax.process_count(), config.train.steps_per_epoch_limit,
+      epoch_pool=epoch_pool)
   steps_per_epoch = sampler.steps_per_epoch
   total_steps = steps_per_epoch * config.train.num_epochs
   schedule = optim.learning_rate_schedule(config.optimizer, steps_per_epoch,
                                           config.train.num_epochs)
-  tx = optim.build_optimizer(config.optimizer, schedule)
-
   init_rng, train_rng = jax.random.split(jax.random.key(config.seed))
+  abstract_params = jax.eval_shape(
+      lambda r: model.init(r, jnp.zeros((1, *splits.test.image_shape)), train=False),
+      init_rng)["params"]
+  tx = optim.build_optimizer(config.optimizer, schedule, abstract_params)
   init_fn = functools.partial(steps.init_state, model, tx,
                               image_shape=splits.test.image_shape)
   # Initialise abstractly, then create the state directly with its (replicated) sharding.
@@ -140,17 +194,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   restored = ckpt.restore_latest(abstract_placed)
   if restored is None:
     state = jax.jit(init_fn, out_shardings=state_sharding)(init_rng)
+    if config.model.pretrained:
+      pretrained = config.model.pretrained
+      if not os.path.isabs(pretrained):
+        pretrained = os.path.join(config_lib.data_dir(config), pretrained)
+      state = _load_pretrained(pretrained, state, tx, state_sharding)
   else:
     state, position = restored
-    _check_resume_position(position, _data_position(position["step"], sampler, config),
-                           workdir)
+    _check_resume_position(
+        position, _data_position(position["step"], sampler, config, aux_info), workdir)
   start_step = int(jax.device_get(state.step))
   if start_step:
     logging.info("resumed at step %d (epoch %d)", start_step, start_step // steps_per_epoch)
 
-  counts_device = jax.device_put(jnp.asarray(class_counts, jnp.float32), replicated)
+  counts_device = jax.device_put(jnp.asarray(prior_counts, jnp.float32), replicated)
   num_experts = config.model.num_experts if config.model.name.startswith("ride_") else 1
-  objective = losses.objective(config.loss, counts_device, num_experts)
+  neighbors = None
+  if aux_info:
+    neighbors = jax.device_put(jnp.asarray(splits.neighbors, jnp.int32), replicated)
+  objective = losses.objective(config.loss, counts_device, num_experts, neighbors=neighbors,
+                               silencing=config.aux.silencing)
   teacher, teacher_variables = None, None
   if config.distill.teacher_workdir:
     teacher, teacher_variables = distill.load_teacher(config.distill.teacher_workdir,
@@ -161,10 +224,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       crop_padding=config.augment.crop_padding, flip=config.augment.flip,
       rotation_degrees=config.augment.rotation_degrees,
       image_size=splits.test.image_shape[0], teacher=teacher,
-      teacher_train_bn=config.distill.teacher_train_bn)
+      teacher_train_bn=config.distill.teacher_train_bn,
+      mixup_alpha=config.augment.mixup_alpha, cutmix_alpha=config.augment.cutmix_alpha,
+      cutmix_switch_prob=config.augment.cutmix_switch_prob,
+      label_smoothing=config.augment.label_smoothing, num_classes=splits.num_classes)
   train_step = jax.jit(step_fn, donate_argnums=(0,),
                        out_shardings=(state_sharding, replicated))
-  eval_step = jax.jit(steps.make_eval_step(model, mean=splits.mean, std=splits.std),
+  eval_step = jax.jit(steps.make_eval_step(model, mean=splits.mean, std=splits.std,
+                                           num_targets=num_targets),
                       out_shardings=replicated)
   run_eval = functools.partial(evaluate.evaluate_split, eval_step, class_counts=class_counts,
                                mesh=mesh, batch_size=config.train.eval_batch_size)
@@ -172,6 +239,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   log = metric_log.MetricLog(workdir)
   if jax.process_index() == 0:
     results_lib.write_json_atomically(os.path.join(workdir, "config.json"), config.to_dict())
+    if aux_info:
+      results_lib.write_json_atomically(os.path.join(workdir, "auxiliary.json"), aux_info)
   progress = _Progress(start_step, total_steps)
   pending = None  # (step, metrics) fetched one step late so the host never waits on the device
   train_labels = np.asarray(splits.train.labels, np.int32)
@@ -205,7 +274,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                            "val/ece": val["ece"], "val/nll": val["nll"], "epoch": done_epochs})
       ckpt.save_if_best(step + 1, state, val["top1"])
     if done_epochs % config.train.checkpoint_every_epochs == 0 or last:
-      ckpt.save(step + 1, state, _data_position(step + 1, sampler, config))
+      ckpt.save(step + 1, state, _data_position(step + 1, sampler, config, aux_info))
   ckpt.wait()
 
   selected_step = int(jax.device_get(state.step))
@@ -218,7 +287,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   if splits.val is not None:
     split_results["val"] = run_eval(state, splits.val)
   split_results["test"] = run_eval(state, splits.test)  # evaluated once, after selection
-  predict = jax.jit(evaluate.make_predict_step(model, mean=splits.mean, std=splits.std),
+  predict = jax.jit(evaluate.make_predict_step(model, mean=splits.mean, std=splits.std,
+                                               num_targets=num_targets),
                     out_shardings=sharding.batch_sharded(mesh))
   test_predictions = evaluate.collect_split(predict, state, splits.test, mesh,
                                             config.train.eval_batch_size)
@@ -227,7 +297,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   out = {
       "config": config.to_dict(),
       "dataset": splits.name,
-      "class_names": splits.class_names,
+      "class_names": splits.class_names[:splits.num_targets],
       "class_counts": class_counts.tolist(),
       "split_sizes": {k: (0 if getattr(splits, k) is None else len(getattr(splits, k)))
                       for k in ("train", "val", "test")},
@@ -238,6 +308,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       "num_processes": jax.process_count(),
       **split_results,
   }
+  if aux_info:
+    out["auxiliary"] = aux_info
   if jax.process_index() == 0:
     results_lib.write_json_atomically(os.path.join(workdir, "results.json"), out)
     results_lib.write_predictions(workdir, splits.test.labels, test_predictions["prediction"],

@@ -1,5 +1,6 @@
 """Test set-up: 4 fake CPU devices (set before JAX starts) and shared fixtures."""
 
+import json
 import os
 import pickle
 
@@ -26,6 +27,11 @@ def shared_cifar10_dir():
   if not os.path.exists(SHARED_CIFAR10):
     pytest.skip("../shared/data/cifar10.npz not present")
   return os.path.dirname(SHARED_CIFAR10)
+
+
+# The real batches.meta names (configs select classes by name, e.g. the auxiliary demo).
+CIFAR10_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                 "ship", "truck")
 
 
 def write_fake_cifar100(root: str, per_class: int = 20, test_per_class: int = 4,
@@ -102,5 +108,31 @@ def write_fake_cifar10(root: str, per_class: int = 30, test_per_class: int = 4,
     pickle.dump({b"data": rng.randint(0, 256, (len(test_labels), 3072), dtype=np.uint8),
                  b"labels": test_labels.tolist()}, f)
   with open(os.path.join(folder, "batches.meta"), "wb") as f:
-    pickle.dump({b"label_names": [f"c{i}".encode() for i in range(10)]}, f)
+    pickle.dump({b"label_names": [n.encode() for n in CIFAR10_NAMES]}, f)
+  return root
+
+
+def write_fake_aux_folder(root: str, prefix: str, target_names, num_aux: int = 3,
+                          per_class: int = 4) -> str:
+  """An auxiliary image folder beside a fake LT folder: `<prefix>_aux_train.txt`, the names
+  file and a parents table (auxiliary j -> target j % T, and the first one also -> target 1)."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  rng = np.random.RandomState(1)
+  lines, names = [], [f"aux{j}" for j in range(num_aux)]
+  for j in range(num_aux):
+    folder = os.path.join(root, "aux_train", names[j])
+    os.makedirs(folder, exist_ok=True)
+    for i in range(per_class):
+      img = rng.randint(0, 256, (48, 64, 3)).astype(np.uint8)
+      rel = f"aux_train/{names[j]}/{i}.JPEG"
+      Image.fromarray(img).save(os.path.join(root, rel), format="JPEG")
+      lines.append(f"{rel} {j}")
+  with open(os.path.join(root, f"{prefix}_aux_train.txt"), "w") as f:
+    f.write("\n".join(lines) + "\n")
+  with open(os.path.join(root, f"{prefix}_aux_names.txt"), "w") as f:
+    f.write("\n".join(names) + "\n")
+  parents = {n: [target_names[j % len(target_names)]] for j, n in enumerate(names)}
+  parents[names[0]].append(target_names[1])
+  with open(os.path.join(root, f"{prefix}_aux_parents.json"), "w") as f:
+    json.dump(parents, f)
   return root

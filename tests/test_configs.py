@@ -14,6 +14,7 @@ from ltjax import train
 from ltjax.dlsa import stage as dlsa_stage
 from tests.conftest import write_fake_cifar10
 from tests.conftest import write_fake_cifar100
+from tests.conftest import write_fake_aux_folder
 from tests.conftest import write_fake_image_folder
 from tests.test_train import load_config
 from tests.test_train import REPO
@@ -35,6 +36,8 @@ def _point_at_fake_data(c, root):
     c.dataset.data_dir = write_fake_image_folder(root, prefix=prefix)
     c.dataset.num_classes = 4
     c.train.batch_size = 8
+    if c.aux.source == "image_folder":
+      write_fake_aux_folder(c.dataset.data_dir, prefix, [str(i) for i in range(4)])
   return c
 
 

@@ -1,5 +1,6 @@
 """The command line: overrides, typo errors, resume after SIGKILL, rerun of a finished run."""
 
+import functools
 import json
 import os
 import signal
@@ -8,9 +9,12 @@ import sys
 
 import numpy as np
 import orbax.checkpoint as ocp
+import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMOKE = "configs/digits_lt/ce.py:smoke"
+# Auxiliary classes capped and redrawn every epoch: the resumed stream must match too.
+AUX_SMOKE = "configs/granularity/digits_lt_5plus5.py:aux_silenced,smoke"
 
 
 def run_main(workdir, *overrides, config=SMOKE):
@@ -37,20 +41,22 @@ def test_mistyped_override_fails_with_the_key_name(tmp_path):
   assert "imbalanse_factor" in proc.stderr
 
 
-def test_kill_and_resume_matches_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("config", [SMOKE, AUX_SMOKE])
+def test_kill_and_resume_matches_an_uninterrupted_run(tmp_path, config):
   common = ["--config.train.num_epochs=4", "--config.dataset.imbalance_factor=10"]
+  run = functools.partial(run_main, config=config)
   straight = tmp_path / "straight"
-  proc = run_main(straight, *common)
+  proc = run(straight, *common)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert _results(straight)["config"]["dataset"]["imbalance_factor"] == 10.0  # override applied
 
   resumed = tmp_path / "resumed"
   # SIGKILL right after step 8 (epoch 3 of 3-step epochs, checkpoints every epoch).
-  proc = run_main(resumed, *common, "--config.debug.kill_at_step=8")
+  proc = run(resumed, *common, "--config.debug.kill_at_step=8")
   assert proc.returncode == -signal.SIGKILL
   assert not os.path.exists(resumed / "results.json")
   assert os.listdir(resumed / "checkpoints")
-  proc = run_main(resumed, *common)
+  proc = run(resumed, *common)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "resumed at step" in proc.stderr
 
@@ -66,7 +72,7 @@ def test_kill_and_resume_matches_an_uninterrupted_run(tmp_path):
                              rtol=1e-6, atol=1e-7)
 
   # Running the finished command again trains nothing more and rewrites the same results.
-  proc = run_main(resumed, *common)
+  proc = run(resumed, *common)
   assert proc.returncode == 0
   assert _results(resumed)["test"]["per_class"] == b["test"]["per_class"]
 

@@ -13,6 +13,7 @@ from jax.sharding import PartitionSpec as P
 import pytest
 
 from ltjax import config as config_lib
+from ltjax import evaluate
 from ltjax import losses
 from ltjax import models
 from ltjax import optim
@@ -163,3 +164,62 @@ def test_the_train_step_compiles_once(tmp_path, caplog):
   compiles = [r.getMessage() for r in caplog.records
               if r.getMessage().startswith("Compiling jit(train_step)")]
   assert len(compiles) == 1, compiles
+
+
+def test_auxiliary_classes_train_over_all_classes_and_evaluate_on_targets(tmp_path):
+  c = load_config("configs/granularity/digits_lt_5plus5.py", "aux_silenced,smoke")
+  r = train.train_and_evaluate(c, str(tmp_path))
+  _check_results(str(tmp_path), 5)
+  assert r["class_names"] == ["0", "1", "2", "3", "4"]
+  assert r["class_counts"] == [120, 56, 26, 12, 6]  # target counts only
+  aux = r["auxiliary"]
+  assert aux["num_classes"] == 5 and aux["images_per_epoch"] == 5 * 60
+  assert aux["silencing"] == "neighbors_and_aux" and aux["links"] == 5
+  with open(os.path.join(tmp_path, "auxiliary.json")) as f:
+    assert json.load(f)["neighbors"] == aux["neighbors"]
+  with np.load(os.path.join(tmp_path, "test_predictions.npz")) as f:
+    assert f["predictions"].max() < 5  # never an auxiliary class
+  # The feature cache and its head hold the target classes only.
+  with np.load(os.path.join(tmp_path, "features", "test.npz")) as f:
+    assert f["logits"].shape[1] == 5
+  ckpt_dir = os.path.join(tmp_path, "checkpoints")
+  last = max(int(d) for d in os.listdir(ckpt_dir) if d.isdigit())
+  with open(os.path.join(ckpt_dir, str(last), "data", "metadata")) as f:
+    position = json.load(f)
+  assert position["aux_classes"] == 5 and position["aux_images_per_epoch"] == 300
+
+
+def test_target_only_inference_never_predicts_an_auxiliary_class():
+  model = models.build_model("small_cnn", 6)
+  variables = model.init(jax.random.key(0), jnp.zeros((1, 8, 8, 1)))
+  params = jax.tree.map(lambda x: x, variables["params"])
+  # Auxiliary classes 3..5 get an overwhelming bias: a full argmax would always pick them.
+  params["head"]["bias"] = jnp.array([0.0, 0.1, 0.2, 1e4, 1e4, 1e4])
+  state = steps.TrainState(jnp.zeros((), jnp.int32), params, variables["batch_stats"], None)
+  rng = np.random.RandomState(0)
+  batch = {"image": rng.randint(0, 256, (8, 8, 8, 1)).astype(np.uint8),
+           "label": rng.randint(0, 3, (8,)).astype(np.int32), "mask": np.ones((8,), bool)}
+  predict = evaluate.make_predict_step(model, mean=(0.3,), std=(0.4,), num_targets=3)
+  assert np.asarray(predict(state, batch)["prediction"]).max() < 3
+  full = evaluate.make_predict_step(model, mean=(0.3,), std=(0.4,))
+  assert np.asarray(full(state, batch)["prediction"]).min() >= 3
+  sums = steps.make_eval_step(model, mean=(0.3,), std=(0.4,), num_targets=3)(state, batch)
+  assert np.asarray(sums["count"]).shape == (3,)  # per-class metrics over the targets
+
+
+def test_auxiliary_images_filtered_by_a_finished_runs_features(tmp_path):
+  base = load_config("configs/granularity/digits_lt_5plus5.py", "targets,smoke")
+  train.train_and_evaluate(base, str(tmp_path / "targets"))
+  c = load_config("configs/granularity/digits_lt_5plus5.py", "aux_silenced,smoke")
+  c.aux.filter_workdir = str(tmp_path / "targets")
+  c.aux.filter_low, c.aux.filter_high = -1.0, 1.0
+  r = train.train_and_evaluate(c, str(tmp_path / "all"))
+  f = r["auxiliary"]["filter"]
+  assert f["removed"] == 0 and f["kept"] == r["auxiliary"]["images_total"]
+  median = f["similarity_quartiles"][1]
+  c.aux.filter_low = median
+  r = train.train_and_evaluate(c, str(tmp_path / "half"))
+  f = r["auxiliary"]["filter"]
+  # The median removes about half of the images it can judge (those with a parent).
+  assert 0 < f["judged"] and abs(f["removed"] - f["judged"] / 2) <= 0.05 * f["judged"]
+  assert r["auxiliary"]["images_total"] == f["kept"]

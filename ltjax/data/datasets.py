@@ -12,7 +12,9 @@ import numpy as np
 from ltjax import config as config_lib
 from ltjax.data import augment
 from ltjax.data import digits
+from ltjax.data import arrays
 from ltjax.data import validation
+from ltjax.granularity import auxiliary
 
 # TFDS builder name and class count of each CIFAR-LT dataset.
 _CIFAR = {"cifar10_lt": ("cifar10", 10), "cifar100_lt": ("cifar100", 100)}
@@ -34,11 +36,25 @@ class DatasetSplits:
   class_names: list[str]
   mean: Sequence[float]
   std: Sequence[float]
+  # With auxiliary classes (ltjax.granularity): classes 0 .. num_targets-1 are the targets that
+  # val/test hold and metrics cover; the table and a description of the auxiliary set.
+  num_targets: int = 0
+  neighbors: np.ndarray | None = None
+  auxiliary: dict[str, Any] | None = None
+
+  def __post_init__(self):
+    if not self.num_targets:
+      self.num_targets = self.num_classes
 
   @property
   def class_counts(self) -> np.ndarray:
-    """(C,) training images per class."""
+    """(C,) training images per class (auxiliary classes uncapped)."""
     return np.bincount(self.train.labels, minlength=self.num_classes)
+
+  @property
+  def target_counts(self) -> np.ndarray:
+    """(T,) training images of the target classes: the many/medium/few reference."""
+    return self.class_counts[:self.num_targets]
 
 
 def _limit_per_class(split, limit: int):
@@ -57,7 +73,8 @@ def _check_labels(split, num_classes: int, what: str) -> None:
                      f"has {num_classes} classes; check dataset.num_classes and the label file")
 
 
-def _cifar_lt(dc: ml_collections.ConfigDict, data_dir: str) -> DatasetSplits:
+def _cifar_lt(dc: ml_collections.ConfigDict, data_dir: str,
+              aux_names: Sequence[str] = ()) -> tuple[DatasetSplits, Any]:
   tfds_name, num_classes = _CIFAR[dc.name]
   if dc.source == "files":
     from ltjax.data import cifar_files  # pylint: disable=g-import-not-at-top
@@ -70,20 +87,33 @@ def _cifar_lt(dc: ml_collections.ConfigDict, data_dir: str) -> DatasetSplits:
     names = tfds_source.class_names(tfds_name, tfds_dir) or [str(i) for i in range(num_classes)]
   else:
     raise ValueError(f"dataset {dc.name} reads from source 'files' or 'tfds', not {dc.source!r}")
+  aux = None
+  if aux_names:  # the named classes leave the label space before the LT profile is drawn
+    train_full, aux, kept = auxiliary.move_classes_to_auxiliary(train_full, names, aux_names)
+    test, _, _ = auxiliary.move_classes_to_auxiliary(test, names, aux_names)
+    names, num_classes = kept, len(kept)
   train_idx, val_idx = validation.lt_train_and_val_indices(
       train_full.labels, dc.imbalance_factor, profile=dc.profile, subset_seed=dc.subset_seed,
       val_per_class=dc.val_per_class, val_mode=dc.val_mode, val_seed=dc.val_seed)
   val = train_full.subset(val_idx) if len(val_idx) else None
   return DatasetSplits(dc.name, train_full.subset(train_idx), val, test, num_classes,
-                       list(names), augment.CIFAR_MEAN, augment.CIFAR_STD)
+                       list(names), augment.CIFAR_MEAN, augment.CIFAR_STD), aux
 
 
-def _digits_lt(dc: ml_collections.ConfigDict) -> DatasetSplits:
+def _digits_lt(dc: ml_collections.ConfigDict,
+               aux_names: Sequence[str] = ()) -> tuple[DatasetSplits, Any]:
+  images, labels = digits.load_digits_arrays()
+  names, aux = [str(i) for i in range(10)], None
+  if aux_names:
+    targets, aux, names = auxiliary.move_classes_to_auxiliary(
+        arrays.ArraySplit(images, labels), names, aux_names)
+    images, labels = targets.images, targets.labels
   splits = digits.digits_lt_splits(dc.imbalance_factor, dc.n_max, dc.test_per_class,
-                                   dc.val_per_class, dc.profile, dc.subset_seed)
+                                   dc.val_per_class, dc.profile, dc.subset_seed,
+                                   images=images, labels=labels)
   # Digits' own statistics (uint8-scaled) over the whole set; one grey channel.
   return DatasetSplits("digits_lt", splits["train"], splits["val"] if dc.val_per_class else None,
-                       splits["test"], 10, [str(i) for i in range(10)], (0.3053,), (0.3759,))
+                       splits["test"], len(names), names, (0.3053,), (0.3759,)), aux
 
 
 def _image_folder(dc: ml_collections.ConfigDict, data_dir: str) -> DatasetSplits:
@@ -110,6 +140,85 @@ def _image_folder(dc: ml_collections.ConfigDict, data_dir: str) -> DatasetSplits
                        augment.IMAGENET_STD)
 
 
+def _load_auxiliary(config: ml_collections.ConfigDict, image_size: int):
+  """The auxiliary images (labels 0 .. M-1) and names of aux.source 'arrays'/'image_folder'."""
+  ac = config.aux
+  root = config_lib.data_dir(config)
+  resolve = lambda p: p if os.path.isabs(p) else os.path.join(root, p)
+  if ac.source == "arrays":
+    return auxiliary.load_arrays_source(resolve(ac.path))
+  from ltjax.data import image_folder  # pylint: disable=g-import-not-at-top
+  names = auxiliary.read_names_file(resolve(ac.names_file))
+  split = image_folder.ImageFolderSplit(root, resolve(ac.path), image_size, len(names),
+                                        resize_size=image_size)
+  return split, names
+
+
+def _filter_auxiliary(splits: DatasetSplits, config: ml_collections.ConfigDict, aux_split,
+                      neighbors: np.ndarray):
+  """Keeps the auxiliary images whose feature lies within [filter_low, filter_high] cosine of a
+  parent's prototype (`ltjax.granularity.filtering`)."""
+  from ltjax.granularity import filtering  # pylint: disable=g-import-not-at-top
+  ac, t = config.aux, splits.num_classes
+  if ac.filter_features:
+    target_f, aux_f = filtering.load_feature_file(ac.filter_features, len(splits.train),
+                                                  len(aux_split))
+  else:
+    target_f, aux_f = filtering.features_from_run(ac.filter_workdir, [splits.train, aux_split],
+                                                  splits.mean, splits.std,
+                                                  config.train.eval_batch_size)
+  prototypes = filtering.class_prototypes(target_f, splits.train.labels, t)
+  similarity = filtering.parent_similarity(aux_f, np.asarray(aux_split.labels) + t, prototypes,
+                                           neighbors)
+  keep = filtering.keep_mask(similarity, ac.filter_low, ac.filter_high)
+  finite = similarity[np.isfinite(similarity)]
+  info = {"features": ac.filter_features or ac.filter_workdir, "low": ac.filter_low,
+          "high": ac.filter_high, "kept": int(keep.sum()), "removed": int((~keep).sum()),
+          # images of auxiliary classes with a parent: the ones the filter can judge
+          "judged": int(np.isfinite(similarity).sum()),
+          "similarity_quartiles": [round(float(q), 4) for q in np.percentile(
+              finite, [25, 50, 75])] if finite.size else []}
+  return aux_split.subset(np.nonzero(keep)[0]), info
+
+
+def _attach_auxiliary(splits: DatasetSplits, config: ml_collections.ConfigDict, aux_split,
+                      aux_names: list[str]) -> DatasetSplits:
+  """Adds the auxiliary classes after the targets: train over C = T + M classes, the neighbour
+  table (from aux.parents_file, mined from the names, or shuffled as a control)."""
+  ac = config.aux
+  if aux_split is None:
+    aux_split, aux_names = _load_auxiliary(config, splits.train.image_shape[0])
+  if ac.limit_per_class:  # the same auxiliary images for every variant of a comparison
+    aux_split = _limit_per_class(aux_split, ac.limit_per_class)
+  t = splits.num_classes
+  if ac.parents_file:
+    table = auxiliary.table_from_parents_file(
+        os.path.join(config_lib.data_dir(config), ac.parents_file)
+        if not os.path.isabs(ac.parents_file) else ac.parents_file, splits.class_names,
+        aux_names)
+  else:
+    embed_fn = None
+    if ac.mining_embedder == "pixel_prototypes":
+      embed_fn = auxiliary.pixel_prototype_embedder(
+          [(splits.class_names, splits.train), (aux_names, aux_split)])
+    table = auxiliary.mined_table(splits.class_names, aux_names, ac.mining_k,
+                                  ac.min_similarity, embed_fn)
+  if ac.shuffle_parents:
+    table = auxiliary.shuffled_table(table, ac.shuffle_seed)
+  filter_info = None
+  if ac.filter_workdir or ac.filter_features:
+    aux_split, filter_info = _filter_auxiliary(splits, config, aux_split, table.neighbors)
+  aux_labels = np.asarray(aux_split.labels, np.int32) + t
+  info = auxiliary.describe(table, splits.class_names, aux_names, aux_split.labels, ac.cap)
+  info["silencing"] = ac.silencing
+  if filter_info:
+    info["filter"] = filter_info
+  return dataclasses.replace(
+      splits, train=auxiliary.concat_train(splits.train, aux_split, aux_labels),
+      num_classes=t + len(aux_names), class_names=list(splits.class_names) + list(aux_names),
+      num_targets=t, neighbors=table.neighbors, auxiliary=info)
+
+
 def build_splits(config: ml_collections.ConfigDict) -> DatasetSplits:
   """Loads the dataset `config.dataset` names and applies the long-tail protocol.
 
@@ -119,16 +228,28 @@ def build_splits(config: ml_collections.ConfigDict) -> DatasetSplits:
   Returns:
     DatasetSplits with the LT train split, held-out val (or None) and the balanced test split.
   """
-  dc = config.dataset
+  dc, ac = config.dataset, config.aux
+  moved = tuple(ac.classes) if ac.source == "dataset_classes" else tuple(dc.exclude_classes)
+  if moved and dc.name not in ("digits_lt", *_CIFAR):
+    raise ValueError("aux.source='dataset_classes' and dataset.exclude_classes work on "
+                     "digits_lt and CIFAR-LT; for other datasets give the auxiliary images as "
+                     "aux.source='arrays' or 'image_folder'")
+  aux_split = None
   if dc.name == "digits_lt":
-    splits = _digits_lt(dc)
+    splits, aux_split = _digits_lt(dc, moved)
   elif dc.name in _CIFAR:
-    splits = _cifar_lt(dc, config_lib.data_dir(config))
+    splits, aux_split = _cifar_lt(dc, config_lib.data_dir(config), moved)
   else:
     splits = _image_folder(dc, config_lib.data_dir(config))
+  if ac.source:
+    if ac.source != "dataset_classes":
+      aux_split = None  # exclude_classes: the moved classes are simply dropped
+    splits = _attach_auxiliary(splits, config, aux_split, list(moved))
   for what in ("train", "val", "test"):
     if getattr(splits, what) is not None:
-      _check_labels(getattr(splits, what), splits.num_classes, what)
+      # val/test hold target classes only: an auxiliary label there is a data error.
+      _check_labels(getattr(splits, what),
+                    splits.num_classes if what == "train" else splits.num_targets, what)
   splits.val = _limit_per_class(splits.val, dc.eval_per_class_limit)
   splits.test = _limit_per_class(splits.test, dc.eval_per_class_limit)
   return splits
@@ -136,13 +257,18 @@ def build_splits(config: ml_collections.ConfigDict) -> DatasetSplits:
 
 def describe(splits: DatasetSplits) -> str:
   """One line per split: sizes and the head/tail counts, for logs."""
-  counts = splits.class_counts
+  counts = splits.target_counts
   imbalance = counts.max() / max(counts.min(), 1)
-  lines = [f"{splits.name}: {splits.num_classes} classes; train {len(splits.train)} images "
+  lines = [f"{splits.name}: {splits.num_targets} classes; train {len(splits.train)} images "
            f"({counts.max()}..{counts.min()} per class, imbalance {imbalance:.1f})"]
   for what in ("val", "test"):
     split = getattr(splits, what)
     lines.append(f"  {what}: {0 if split is None else len(split)} images")
+  if splits.auxiliary:
+    a = splits.auxiliary
+    lines.append(f"  auxiliary: {a['num_classes']} classes, {a['images_total']} images "
+                 f"({a['images_per_epoch']} per epoch at cap {a['cap']}), table "
+                 f"{a['table_source']} with {a['links']} links, silencing {a['silencing']}")
   return "\n".join(lines)
 
 

@@ -32,12 +32,19 @@ def load_digits_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 def digits_lt_splits(imbalance_factor: float = 20.0, n_max: int = 120,
                      test_per_class: int = 40, val_per_class: int = 10, profile: str = "exp",
-                     seed: int = 0) -> dict[str, arrays.ArraySplit]:
-  """The digits-LT train / val / test splits (see the module docstring)."""
-  images, labels = load_digits_arrays()
+                     seed: int = 0, images: np.ndarray | None = None,
+                     labels: np.ndarray | None = None) -> dict[str, arrays.ArraySplit]:
+  """The digits-LT train / val / test splits (see the module docstring).
+
+  `images`/`labels` replace the ten digit classes by a subset relabelled 0 .. K-1 (the
+  auxiliary-class demonstration keeps some digits as targets); by default all ten.
+  """
+  if images is None:
+    images, labels = load_digits_arrays()
+  num_classes = int(labels.max()) + 1
   rng = np.random.RandomState(seed)
   test, val, rest = [], [], []
-  for c in range(10):
+  for c in range(num_classes):
     idx = np.where(labels == c)[0]
     rng.shuffle(idx)
     test.append(idx[:test_per_class])
@@ -47,7 +54,7 @@ def digits_lt_splits(imbalance_factor: float = 20.0, n_max: int = 120,
   if n_max > available:
     raise ValueError(f"n_max={n_max} exceeds the {available} images every class has left "
                      "after carving test and val; lower dataset.n_max")
-  counts = profiles.class_counts_for_profile(n_max, 10, imbalance_factor, profile)
+  counts = profiles.class_counts_for_profile(n_max, num_classes, imbalance_factor, profile)
   train = np.concatenate([r[:n] for r, n in zip(rest, counts)])
   return {
       "train": arrays.ArraySplit(images[train], labels[train]),

@@ -52,22 +52,31 @@ class IndexSampler:
 
   Global batch `b` of epoch `e` is `epoch_order(e)[b * B:(b + 1) * B]` (the last partial batch
   is dropped); process p keeps the p-th contiguous slice of it.
+
+  With `epoch_pool(epoch) -> indices` (auxiliary classes capped per epoch,
+  `ltjax.granularity.capped_epoch_indices`), an epoch is instead a random permutation of that
+  epoch's pool; the pool must have the same size every epoch (it does: the cap is fixed).
   """
 
   def __init__(self, labels: np.ndarray, kind: str, seed: int, global_batch_size: int,
-               process_index: int = 0, process_count: int = 1, max_steps_per_epoch: int = 0):
+               process_index: int = 0, process_count: int = 1, max_steps_per_epoch: int = 0,
+               epoch_pool=None):
     if global_batch_size % process_count:
       raise ValueError(f"global batch {global_batch_size} is not divisible by the "
                        f"{process_count} processes")
+    if epoch_pool is not None and kind != "instance":
+      raise ValueError("a per-epoch pool is drawn uniformly: use the 'instance' sampler")
     self.labels = np.asarray(labels)
     self.kind, self.seed = kind, seed
+    self.epoch_pool = epoch_pool
     self.global_batch_size = global_batch_size
     self.local_batch_size = global_batch_size // process_count
     self.process_index = process_index
-    self.steps_per_epoch = len(self.labels) // global_batch_size
+    self.pool_size = len(self.labels) if epoch_pool is None else len(epoch_pool(0))
+    self.steps_per_epoch = self.pool_size // global_batch_size
     if self.steps_per_epoch == 0:
-      raise ValueError(f"the training split has {len(self.labels)} images, fewer than one "
-                       f"global batch of {global_batch_size}; lower train.batch_size")
+      raise ValueError(f"the training split has {self.pool_size} images per epoch, fewer than "
+                       f"one global batch of {global_batch_size}; lower train.batch_size")
     if max_steps_per_epoch:  # smoke runs: short epochs over the same deterministic stream
       self.steps_per_epoch = min(self.steps_per_epoch, max_steps_per_epoch)
     self._cached_epoch, self._cached_order = None, None
@@ -75,7 +84,15 @@ class IndexSampler:
   def _order(self, epoch: int) -> np.ndarray:
     if epoch != self._cached_epoch:
       self._cached_epoch = epoch
-      self._cached_order = epoch_order(self.labels, self.kind, self.seed, epoch)
+      if self.epoch_pool is None:
+        self._cached_order = epoch_order(self.labels, self.kind, self.seed, epoch)
+      else:
+        pool = np.asarray(self.epoch_pool(epoch))
+        if len(pool) != self.pool_size:
+          raise ValueError(f"epoch {epoch}'s pool has {len(pool)} images, epoch 0's "
+                           f"{self.pool_size}; the per-epoch pool must keep its size")
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(pool))
+        self._cached_order = pool[order].astype(np.int64)
     return self._cached_order
 
   def local_indices(self, epoch: int, batch: int) -> np.ndarray:

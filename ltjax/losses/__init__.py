@@ -43,11 +43,26 @@ LOSSES: dict[str, Callable[[ml_collections.ConfigDict], LossFn]] = {
 REWEIGHTS = ("none", "cb", "drw")
 # Losses that need the model's per-expert outputs rather than only its logits.
 MULTI_EXPERT_LOSSES = ("ride",)
+# Batch objectives over target + auxiliary classes (category extrapolation).
+SILENCING_LOSSES = ("neighbor_silencing",)
+
+
+def soft_target_tau(loss_config: ml_collections.ConfigDict) -> float:
+  """The logit-adjustment strength under which a softmax-family loss equals
+  `neighbor_silencing_loss` with nothing silenced: how they take soft targets (mixup, label
+  smoothing). ce: 0; balanced softmax: 1 (log n_c and log pi_c differ by a constant);
+  logit_adjusted and neighbor_silencing: loss.la_tau."""
+  taus = {"ce": 0.0, "balanced_softmax": 1.0, "logit_adjusted": loss_config.la_tau,
+          "neighbor_silencing": loss_config.la_tau}
+  if loss_config.name not in taus:
+    raise ValueError(f"loss {loss_config.name!r} does not take soft targets (mixup, cutmix, "
+                     f"label smoothing); use one of {sorted(taus)}")
+  return taus[loss_config.name]
 
 
 def from_config(loss_config: ml_collections.ConfigDict) -> LossFn:
   """The trainer's loss_fn(logits, labels, class_counts, weights=None) for `loss.name`."""
-  if loss_config.name in MULTI_EXPERT_LOSSES:
+  if loss_config.name in MULTI_EXPERT_LOSSES + SILENCING_LOSSES:
     raise ValueError(f"loss {loss_config.name!r} is a batch objective: use objective()")
   if loss_config.name not in LOSSES:
     raise ValueError(f"unknown config.loss.name {loss_config.name!r}; known losses: "
@@ -76,11 +91,21 @@ def class_weights_schedule(loss_config: ml_collections.ConfigDict,
 
 
 def objective(loss_config: ml_collections.ConfigDict, class_counts: jax.Array,
-              num_experts: int = 1) -> Callable[..., jax.Array]:
-  """The trainer's scalar batch objective `(logits, features, labels, epoch, teacher_logits)`.
+              num_experts: int = 1, neighbors: jax.Array | None = None,
+              silencing: str = "none") -> Callable[..., jax.Array]:
+  """The trainer's scalar batch objective
+  `(logits, features, labels, epoch, teacher_logits=None, targets=None)`.
+
+  `targets` (B, C) are soft targets (mixup / cutmix / label smoothing); the silencing mask
+  always follows the hard `labels` (the label before mixing, as the official code).
 
   - per-example losses (`LOSSES`): sum(w_i l_i) / sum(w_i) with the class weights of
     `loss.reweight` at this epoch (PyTorch's weighted mean);
+  - "neighbor_silencing": `neighbor_silencing_loss` over all C classes with the fixed prior of
+    `class_counts` (the capped counts), tau = `loss.la_tau`, each sample's silenced classes
+    from `silencing_mask(labels, neighbors, C, silencing)` (nothing without a table);
+  - soft targets with ce / balanced_softmax / logit_adjusted: `neighbor_silencing_loss` with
+    nothing silenced and `soft_target_tau`;
   - "ride": `ride_loss` on features["expert_logits"], DRW phase from `loss.drw_epoch` on
     (0-based epochs, i.e. epoch > drw_epoch 1-based as the reference);
   - with `teacher_logits` (RIDE distillation): + `loss.distill_weight` * the KD term on the mean
@@ -96,17 +121,34 @@ def objective(loss_config: ml_collections.ConfigDict, class_counts: jax.Array,
                        base_temperature=loss_config.ride_base_temperature,
                        reweight_factor=loss_config.ride_reweight_factor,
                        max_margin=loss_config.ldam_max_margin, scale=loss_config.ldam_scale)
+  elif loss_config.name in SILENCING_LOSSES:
+    from ltjax.granularity import masks  # pylint: disable=g-import-not-at-top
+
+    def base(logits, features, labels, epoch, targets=None):
+      del features, epoch
+      if neighbors is None:
+        silenced = jnp.zeros(logits.shape, bool)
+      else:
+        silenced = masks.silencing_mask(labels, neighbors, logits.shape[-1], silencing)
+      return jnp.mean(neighbor_silencing_loss(
+          logits, labels if targets is None else targets, class_counts, silenced,
+          loss_config.la_tau))
   else:
     per_example = from_config(loss_config)
     weights_at = class_weights_schedule(loss_config, class_counts)
 
-    def base(logits, features, labels, epoch):
+    def base(logits, features, labels, epoch, targets=None):
       del features
+      if targets is not None:
+        return jnp.mean(neighbor_silencing_loss(
+            logits, targets, class_counts, jnp.zeros(logits.shape, bool),
+            soft_target_tau(loss_config)))
       weights = None if loss_config.reweight == "none" else weights_at(epoch)[labels]
       return weighted_mean(per_example(logits, labels, class_counts), weights)
 
-  def total(logits, features, labels, epoch, teacher_logits=None):
-    loss = base(logits, features, labels, epoch)
+  def total(logits, features, labels, epoch, teacher_logits=None, targets=None):
+    loss = (base(logits, features, labels, epoch) if targets is None
+            else base(logits, features, labels, epoch, targets=targets))
     if teacher_logits is None:
       return loss
     loss = loss + loss_config.distill_weight * distillation_loss(

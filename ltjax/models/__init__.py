@@ -36,6 +36,8 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "ride_resnext50": ride.ride_resnext50,
     "ride_resnet_tiny": ride.ride_resnet_tiny,
     "vit_b16": vit.vit_b16,
+    "vit_b14_dinov2": vit.vit_b14_dinov2,
+    "vit_b16_clip": vit.vit_b16_clip,
     "vit_tiny": vit.vit_tiny,
 }
 

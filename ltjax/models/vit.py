@@ -15,12 +15,26 @@ import jax.numpy as jnp
 from ltjax.models.resnet import Dtype
 
 
+def quick_gelu(x: jax.Array) -> jax.Array:
+  """CLIP's GELU approximation x * sigmoid(1.702 x) (its checkpoints were trained with it)."""
+  return x * jax.nn.sigmoid(1.702 * x)
+
+
+ACTIVATIONS = {"gelu": lambda x: nn.gelu(x, approximate=False), "quick_gelu": quick_gelu}
+
+
 class EncoderBlock(nn.Module):
-  """x + MHSA(LN(x)), then x + MLP(LN(x)); GELU MLP of width mlp_dim."""
+  """x + ls1 * MHSA(LN(x)), then x + ls2 * MLP(LN(x)).
+
+  `layer_scale` > 0 adds DINOv2's per-channel LayerScale (ls1, ls2 initialised to that value);
+  `act` is the MLP's activation ("gelu" exact, or CLIP's "quick_gelu").
+  """
   num_heads: int
   mlp_dim: int
   dropout: float = 0.0
   dtype: Dtype = jnp.float32
+  layer_scale: float = 0.0
+  act: str = "gelu"
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -28,12 +42,18 @@ class EncoderBlock(nn.Module):
     y = nn.MultiHeadDotProductAttention(num_heads=self.num_heads, dtype=self.dtype,
                                         dropout_rate=self.dropout, deterministic=not train,
                                         name="attn")(y, y)
-    x = x + nn.Dropout(self.dropout, deterministic=not train)(y)
+    x = x + nn.Dropout(self.dropout, deterministic=not train)(self._scale("ls1", y))
     y = nn.LayerNorm(dtype=self.dtype, name="norm2")(x)
     y = nn.Dense(self.mlp_dim, dtype=self.dtype, name="mlp_fc1")(y)
-    y = nn.gelu(y, approximate=False)
+    y = ACTIVATIONS[self.act](y)
     y = nn.Dense(x.shape[-1], dtype=self.dtype, name="mlp_fc2")(y)
-    return x + nn.Dropout(self.dropout, deterministic=not train)(y)
+    return x + nn.Dropout(self.dropout, deterministic=not train)(self._scale("ls2", y))
+
+  def _scale(self, name: str, y: jax.Array) -> jax.Array:
+    if self.layer_scale <= 0:
+      return y
+    gamma = self.param(name, nn.initializers.constant(self.layer_scale), (y.shape[-1],))
+    return y * gamma.astype(y.dtype)[None, None, :]
 
 
 class ViT(nn.Module):
@@ -48,6 +68,13 @@ class ViT(nn.Module):
     mlp_dim: hidden width of the MLPs.
     dropout: dropout rate inside the blocks (train only).
     dtype: computation dtype; params and logits stay float32.
+    layer_scale: DINOv2's LayerScale init value (0 = none).
+    pre_norm: CLIP's LayerNorm ("norm_pre") on the tokens before the first block.
+    act: MLP activation, "gelu" or "quick_gelu" (CLIP).
+    pool: "cls" (the [CLS] token after the final norm) or "mean" (the mean of the patch tokens
+      after the final norm: the category-extrapolation code's DINOv2 head).
+    head_norm: a BatchNorm without scale and bias before the head (that DINOv2 head's
+      BatchNorm1d(affine=False)); needs `batch_stats`.
   """
   num_classes: int
   patch_size: int = 16
@@ -57,10 +84,18 @@ class ViT(nn.Module):
   mlp_dim: int = 3072
   dropout: float = 0.0
   dtype: Dtype = jnp.float32
+  layer_scale: float = 0.0
+  pre_norm: bool = False
+  act: str = "gelu"
+  pool: str = "cls"
+  head_norm: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array,
                train: bool = False) -> tuple[jax.Array, dict[str, jax.Array]]:
+    if self.act not in ACTIVATIONS or self.pool not in ("cls", "mean"):
+      raise ValueError(f"ViT act must be one of {sorted(ACTIVATIONS)} and pool 'cls' or "
+                       f"'mean'; got {self.act!r}, {self.pool!r}")
     p = self.patch_size
     x = nn.Conv(self.width, (p, p), strides=(p, p), padding="VALID", dtype=self.dtype,
                 name="patch_embed")(x.astype(self.dtype))
@@ -70,11 +105,17 @@ class ViT(nn.Module):
     x = jnp.concatenate([jnp.broadcast_to(cls, (b, 1, c)).astype(x.dtype), x], axis=1)
     pos = self.param("pos_embed", nn.initializers.normal(stddev=0.02), (1, h * w + 1, c))
     x = x + pos.astype(x.dtype)
+    if self.pre_norm:
+      x = nn.LayerNorm(dtype=self.dtype, name="norm_pre")(x)
     for i in range(self.depth):
       x = EncoderBlock(self.num_heads, self.mlp_dim, self.dropout, self.dtype,
-                       name=f"block{i}")(x, train)
+                       self.layer_scale, self.act, name=f"block{i}")(x, train)
     x = nn.LayerNorm(dtype=self.dtype, name="norm")(x)
-    pooled = x[:, 0].astype(jnp.float32)
+    pooled = (x[:, 0] if self.pool == "cls" else jnp.mean(x[:, 1:], axis=1)).astype(
+        jnp.float32)
+    if self.head_norm:
+      pooled = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-6,
+                            use_scale=False, use_bias=False, name="head_norm")(pooled)
     logits = nn.Dense(self.num_classes, kernel_init=nn.initializers.zeros, name="head")(pooled)
     return logits, {"pooled": pooled, "tokens": x}
 
@@ -82,6 +123,21 @@ class ViT(nn.Module):
 def vit_b16(num_classes: int, **kwargs) -> ViT:
   """ViT-B/16: 12 blocks of width 768, 12 heads, MLP 3072 (86.6 M params at 1000 classes)."""
   return ViT(num_classes=num_classes, **kwargs)
+
+
+def vit_b14_dinov2(num_classes: int, **kwargs) -> ViT:
+  """ViT-B/14 as DINOv2 (LayerScale 1e-5) with the category-extrapolation code's DINOv2 head:
+  mean-pooled patch tokens, a parameter-free BatchNorm, a linear head. Load the backbone from a
+  timm-layout DINOv2 checkpoint (`model.pretrained`); its 37x37 position grid is resized."""
+  return ViT(num_classes=num_classes, patch_size=14, layer_scale=1e-5, pool="mean",
+             head_norm=True, **kwargs)
+
+
+def vit_b16_clip(num_classes: int, **kwargs) -> ViT:
+  """ViT-B/16 as CLIP's image tower (pre-norm, QuickGELU), [CLS] pooling and a linear head on
+  the 768-d token. CLIP's 512-d projection and the text-initialised cosine head of the
+  category-extrapolation code are not reproduced (they need CLIP's text tower)."""
+  return ViT(num_classes=num_classes, pre_norm=True, act="quick_gelu", **kwargs)
 
 
 def vit_tiny(num_classes: int, **kwargs) -> ViT:

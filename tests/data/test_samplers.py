@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from ltjax import data
+from ltjax.data import samplers
 
 COUNTS = np.array([400, 200, 100, 50, 25, 25])
 
@@ -72,3 +73,29 @@ def test_position_and_errors():
     data.IndexSampler(labels[:10], "instance", 0, 100)
   with pytest.raises(ValueError, match="sampler"):
     data.epoch_order(labels, "balanced", 0, 0)
+
+
+def test_a_per_epoch_pool_caps_auxiliary_classes_and_is_redrawn():
+  from ltjax import granularity  # pylint: disable=g-import-not-at-top
+  labels = np.repeat(np.arange(4), [40, 5, 100, 30])  # 2 targets, 2 auxiliary classes
+
+  def pool(epoch):
+    return granularity.capped_epoch_indices(labels, 2, cap=20, seed=0, epoch=epoch)
+
+  sampler = samplers.IndexSampler(labels, "instance", 0, 5, epoch_pool=pool)
+  assert sampler.pool_size == 40 + 5 + 20 + 20 and sampler.steps_per_epoch == 17
+  epochs = []
+  for e in range(3):
+    seen = np.concatenate([sampler.local_indices(e, b) for b in range(17)])
+    assert len(np.unique(seen)) == len(seen) == 85  # a permutation of that epoch's pool
+    np.testing.assert_array_equal(np.sort(seen), pool(e))
+    epochs.append(set(seen[labels[seen] == 2]))
+  assert epochs[0] != epochs[1]  # a fresh subset of the big auxiliary class each epoch
+  # Two processes split each global batch disjointly.
+  p0 = samplers.IndexSampler(labels, "instance", 0, 6, 0, 2, epoch_pool=pool)
+  p1 = samplers.IndexSampler(labels, "instance", 0, 6, 1, 2, epoch_pool=pool)
+  both = np.concatenate([p0.local_indices(1, 3), p1.local_indices(1, 3)])
+  full = samplers.IndexSampler(labels, "instance", 0, 6, epoch_pool=pool).local_indices(1, 3)
+  np.testing.assert_array_equal(both, full)
+  with pytest.raises(ValueError, match="instance"):
+    samplers.IndexSampler(labels, "class_balanced", 0, 5, epoch_pool=pool)

@@ -60,3 +60,32 @@ def test_silenced_logits_get_no_gradient_and_bf16_stays_finite():
   big = jnp.asarray(logits * 1e3, jnp.bfloat16)
   out = losses.neighbor_silencing_loss(big, labels, counts, silenced)
   assert out.dtype == jnp.float32 and np.all(np.isfinite(np.asarray(out)))
+
+
+def test_trainer_objective_silences_from_the_table_and_takes_soft_targets():
+  from ltjax import config as config_lib  # pylint: disable=g-import-not-at-top
+  lc = config_lib.default_config().loss
+  lc.name = "neighbor_silencing"
+  rng = np.random.RandomState(1)
+  logits = rng.randn(4, 5).astype(np.float32)
+  counts = np.array([50.0, 10.0, 5.0, 20.0, 20.0])
+  # 3 targets, 2 auxiliary classes: target 0 -> aux 3, target 2 -> aux 3 and 4.
+  neighbors = np.array([[3, -1], [-1, -1], [3, 4]], np.int32)
+  labels = np.array([0, 1, 3, 4])
+  silenced = np.array([[0, 0, 0, 1, 0], [0, 0, 0, 0, 0],
+                       [1, 0, 1, 0, 1],  # aux 3: parents 0 and 2, and the other aux class
+                       [0, 0, 1, 1, 0]], bool)  # aux 4: parent 2, and aux 3
+  objective = losses.objective(lc, jnp.asarray(counts), neighbors=jnp.asarray(neighbors),
+                               silencing="neighbors_and_aux")
+  q = np.eye(5)[labels]
+  expect = _numpy_loss(logits, q, counts, silenced, 1.0).mean()
+  np.testing.assert_allclose(objective(logits, {}, labels, 0), expect, rtol=1e-5)
+  soft = 0.8 * q + 0.2 / 5
+  np.testing.assert_allclose(objective(logits, {}, labels, 0, targets=soft),
+                             _numpy_loss(logits, soft, counts, silenced, 1.0).mean(), rtol=1e-5)
+  # Soft targets with plain cross-entropy: tau 0, nothing silenced.
+  lc.name = "ce"
+  ce = losses.objective(lc, jnp.asarray(counts))
+  np.testing.assert_allclose(ce(logits, {}, labels, 0, targets=soft),
+                             _numpy_loss(logits, soft, counts, np.zeros((4, 5), bool),
+                                         0.0).mean(), rtol=1e-5)

@@ -24,3 +24,37 @@ def test_vit_tiny_shapes_and_zero_head():
   np.testing.assert_array_equal(logits, 0.0)  # zero-initialised head
   # The [CLS] output depends on the image: different images, different pooled features.
   assert not np.allclose(feats["pooled"][0], feats["pooled"][1])
+
+
+def test_vit_variants_layer_scale_pre_norm_mean_pool_and_head_norm():
+  from ltjax.models import vit  # pylint: disable=g-import-not-at-top
+  x = jnp.asarray(np.random.RandomState(1).randn(3, 16, 16, 3), jnp.float32)
+  base = dict(num_classes=5, patch_size=4, width=32, depth=2, num_heads=2, mlp_dim=64)
+  plain = vit.ViT(**base).init(jax.random.key(0), x)["params"]
+  dino = vit.ViT(**base, layer_scale=1e-5, pool="mean", head_norm=True)
+  variables = dino.init(jax.random.key(0), x)
+  np.testing.assert_allclose(variables["params"]["block0"]["ls1"], 1e-5)
+  assert "mean" in variables["batch_stats"]["head_norm"]
+  # With LayerScale 1e-5 the blocks barely change the tokens: features ~ patch-embedding path.
+  logits, feats = dino.apply(variables, x, train=True, mutable=["batch_stats"])[0]
+  assert logits.shape == (3, 5) and feats["pooled"].shape == (3, 32)
+  np.testing.assert_allclose(feats["pooled"].mean(0), 0.0, atol=1e-4)  # batch-normalised
+  _, f2 = vit.ViT(**base, pool="mean").apply({"params": plain}, x)
+  np.testing.assert_allclose(f2["pooled"], f2["tokens"][:, 1:].mean(1), rtol=1e-5)
+  clip = vit.ViT(**base, pre_norm=True, act="quick_gelu")
+  cv = clip.init(jax.random.key(0), x)["params"]
+  assert "norm_pre" in cv and "norm_pre" not in plain
+  np.testing.assert_allclose(vit.quick_gelu(jnp.array([0.0, 1.0])),
+                             [0.0, 1.0 / (1.0 + np.exp(-1.702))], rtol=1e-6)
+
+
+def test_dinov2_and_clip_sizes_follow_from_vit_b16():
+  # ViT-B/16 at 224: 86,567,656. DINOv2 B/14: 14x14 patches (-138,240 kernel weights), a 16x16
+  # grid (+60 position tokens of 768) and LayerScale (+12 x 2 x 768). CLIP: + norm_pre (2 x 768).
+  expect = {"vit_b14_dinov2": 86_567_656 - 138_240 + 60 * 768 + 12 * 2 * 768,
+            "vit_b16_clip": 86_567_656 + 2 * 768}
+  for name, count in expect.items():
+    model = models.build_model(name, 1000)
+    shapes = jax.eval_shape(lambda m=model: m.init(jax.random.key(0),
+                                                   jnp.zeros((1, 224, 224, 3))))
+    assert sum(int(np.prod(s.shape)) for s in jax.tree.leaves(shapes["params"])) == count, name

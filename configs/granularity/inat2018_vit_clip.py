@@ -1,0 +1,19 @@
+r"""Category extrapolation on iNaturalist 2018: ViT-B fine-tuning, clip init, auxiliary classes.
+
+  python -m ltjax.main --config configs/granularity/inat2018_vit_clip.py --workdir runs/inat2018_extrap_clip \
+      --config.dataset.data_dir=/data/inat2018
+  # smoke test (seconds, tiny ViT on fake data): --config configs/granularity/inat2018_vit_clip.py:smoke
+
+Recipe: `ltjax.config.extrapolation_vit_recipe("inat2018", "clip")` (its docstring lists the
+input files). Backbone: OpenAI CLIP's ViT-B/16 image tower in timm layout, `clip_vitb_16.npz` under data_dir (linear head on the 768-d token; CLIP's text-initialised cosine head is not reproduced). Without auxiliary data, `--config.aux.source=` trains the
+same recipe as the BalCE baseline. Not reproduced: RandAugment, random erasing, drop-path and
+the classifier warm-up of the official scripts (README, category extrapolation).
+Reference: Paper: iNaturalist 2018 numbers not recoverable (granularity.md §5).
+"""
+
+from ltjax import config as config_lib
+
+
+def get_config(arg: str | None = None):
+  c = config_lib.extrapolation_vit_recipe("inat2018", "clip")
+  return config_lib.config_arg(c, arg, "vit_tiny")

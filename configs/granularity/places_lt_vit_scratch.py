@@ -1,0 +1,19 @@
+r"""Category extrapolation on Places-LT: ViT-B fine-tuning, scratch init, auxiliary classes.
+
+  python -m ltjax.main --config configs/granularity/places_lt_vit_scratch.py --workdir runs/places_lt_extrap_scratch \
+      --config.dataset.data_dir=/data/places_lt
+  # smoke test (seconds, tiny ViT on fake data): --config configs/granularity/places_lt_vit_scratch.py:smoke
+
+Recipe: `ltjax.config.extrapolation_vit_recipe("places_lt", "scratch")` (its docstring lists the
+input files). Backbone: the LiVT / MAE ViT-B/16 checkpoint in timm layout (`--config.model.pretrained=mae_vitb16.npz`; leave empty for a true from-scratch run). Without auxiliary data, `--config.aux.source=` trains the
+same recipe as the BalCE baseline. Not reproduced: RandAugment, random erasing, drop-path and
+the classifier warm-up of the official scripts (README, category extrapolation).
+Reference: Paper: Places-LT numbers not recoverable (granularity.md §5); no released ViT script, hyperparameters are ImageNet-LT's.
+"""
+
+from ltjax import config as config_lib
+
+
+def get_config(arg: str | None = None):
+  c = config_lib.extrapolation_vit_recipe("places_lt", "scratch")
+  return config_lib.config_arg(c, arg, "vit_tiny")
