@@ -259,7 +259,7 @@ def describe(splits: DatasetSplits) -> str:
   """One line per split: sizes and the head/tail counts, for logs."""
   counts = splits.target_counts
   imbalance = counts.max() / max(counts.min(), 1)
-  lines = [f"{splits.name}: {splits.num_targets} classes; train {len(splits.train)} images "
+  lines = [f"{splits.name}: {splits.num_targets} classes; train {int(counts.sum())} images "
            f"({counts.max()}..{counts.min()} per class, imbalance {imbalance:.1f})"]
   for what in ("val", "test"):
     split = getattr(splits, what)
