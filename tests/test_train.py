@@ -223,3 +223,25 @@ def test_auxiliary_images_filtered_by_a_finished_runs_features(tmp_path):
   # The median removes about half of the images it can judge (those with a parent).
   assert 0 < f["judged"] and abs(f["removed"] - f["judged"] / 2) <= 0.05 * f["judged"]
   assert r["auxiliary"]["images_total"] == f["kept"]
+
+
+def test_a_pretrained_backbone_replaces_the_init_and_keeps_a_fresh_head(tmp_path):
+  from ltjax.models import vit_checkpoint  # pylint: disable=g-import-not-at-top
+  model = models.build_model("vit_tiny", 4)
+  oc = config_lib.default_config().optimizer
+  oc.name = "adamw"
+  abstract = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 16, 16, 3))))[
+      "params"]
+  tx = optim.build_optimizer(oc, lambda s: 0.1, abstract)
+  init = lambda seed: steps.init_state(model, tx, jax.random.key(seed), image_shape=(16, 16, 3))
+  source = init(7).params
+  path = str(tmp_path / "backbone.npz")
+  vit_checkpoint.save_big_vision_npz(path, source)
+  fresh = init(0)
+  repl = jax.sharding.NamedSharding(jax.sharding.Mesh(np.array(jax.devices()), ("data",)), P())
+  loaded = train._load_pretrained(path, fresh, tx, jax.tree.map(lambda _: repl, fresh))
+  np.testing.assert_array_equal(loaded.params["block1"]["mlp_fc1"]["kernel"],
+                                source["block1"]["mlp_fc1"]["kernel"])
+  np.testing.assert_array_equal(loaded.params["head"]["kernel"], fresh.params["head"]["kernel"])
+  with pytest.raises(FileNotFoundError, match="model.pretrained"):
+    train._load_pretrained(str(tmp_path / "none.npz"), fresh, tx, None)
