@@ -27,6 +27,7 @@ setuptools.setup(
         "pillow>=10,<14",
         "tensorboardX>=2.6,<2.7",
         "absl-py>=2.1,<3",
+        "dm-pix>=0.4.3,<0.5",
     ],
     extras_require={
         # The CPU build that lies on these machines; an unpinned torch pulls a CUDA build.

@@ -65,6 +65,10 @@ def default_config() -> ml_collections.ConfigDict:
   c.augment.cutmix_alpha = 0.0
   c.augment.cutmix_switch_prob = 0.5
   c.augment.label_smoothing = 0.0
+  # RandAugment (timm's rand-m{magnitude}-mstd{std}-inc1) after crop/flip; 0 ops = off.
+  c.augment.randaugment_ops = 0
+  c.augment.randaugment_magnitude = 9.0
+  c.augment.randaugment_magnitude_std = 0.5
 
   c.model = ml_collections.ConfigDict()
   c.model.name = "cifar_resnet32"  # a key of ltjax.models.MODELS
@@ -272,6 +276,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if not 0 < config.optimizer.layer_decay <= 1:
     raise ValueError("config.optimizer.layer_decay must lie in (0, 1] (1 = off), got "
                      f"{config.optimizer.layer_decay}")
+  if config.augment.randaugment_ops < 0 or not 0 <= config.augment.randaugment_magnitude <= 10:
+    raise ValueError("config.augment.randaugment_ops must be >= 0 and randaugment_magnitude "
+                     "in [0, 10] (timm's levels)")
   _validate_soft_targets(config)
   _validate_aux(config)
   _choice(config.loss.reweight, ("none", "cb", "drw"), "loss.reweight")
@@ -574,6 +581,7 @@ def extrapolation_vit_recipe(dataset: str, init: str) -> ml_collections.ConfigDi
   c.augment.kind = "random_resized_crop"
   c.augment.mixup_alpha, c.augment.cutmix_alpha = mixup, cutmix
   c.augment.label_smoothing = smoothing
+  c.augment.randaugment_ops = 2  # rand-m9-mstd0.5-inc1
   c.model.name = model
   if init != "scratch":
     c.model.pretrained = f"{init}_vitb_{'14' if init == 'dinov2' else '16'}.npz"

@@ -18,6 +18,7 @@ import optax
 
 from ltjax import metrics as metrics_lib
 from ltjax.data import augment
+from ltjax.data import randaugment
 
 
 class TrainState(flax.struct.PyTreeNode):
@@ -46,7 +47,9 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation,
                     teacher: nn.Module | None = None, teacher_train_bn: bool = True,
                     mixup_alpha: float = 0.0, cutmix_alpha: float = 0.0,
                     cutmix_switch_prob: float = 0.5, label_smoothing: float = 0.0,
-                    num_classes: int | None = None) -> Callable:
+                    num_classes: int | None = None, randaugment_ops: int = 0,
+                    randaugment_magnitude: float = 9.0,
+                    randaugment_magnitude_std: float = 0.5) -> Callable:
   """Builds the pure training step.
 
   Args:
@@ -62,6 +65,8 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation,
     teacher: optional distillation teacher; its variables are the step's 4th argument.
     teacher_train_bn: run the teacher's BatchNorm on batch statistics, as RIDE's reference
       does (its teacher is never put in eval mode); running statistics are not updated.
+    randaugment_ops, randaugment_magnitude, randaugment_magnitude_std: RandAugment after the
+      crop (`randaugment.rand_augment`, fill = the normalisation mean); 0 ops = off.
     mixup_alpha, cutmix_alpha, cutmix_switch_prob, label_smoothing: when any is on, the batch
       is mixed (`mixing.mix_batch`) and the objective gets soft targets over `num_classes`.
 
@@ -82,6 +87,11 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation,
     images = augment.augment_batch(batch["image"], rng, kind=augment_kind,
                                    crop_padding=crop_padding, flip=flip, size=image_size,
                                    rotation_degrees=rotation_degrees)
+    if randaugment_ops:
+      images = randaugment.rand_augment(
+          images, jax.random.fold_in(rng, 2), num_ops=randaugment_ops,
+          magnitude=randaugment_magnitude, magnitude_std=randaugment_magnitude_std,
+          fill=tuple(255.0 * m for m in mean))
     images = augment.normalize(images, mean, std)
     targets = None
     if mixing_on:

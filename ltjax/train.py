@@ -227,7 +227,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       teacher_train_bn=config.distill.teacher_train_bn,
       mixup_alpha=config.augment.mixup_alpha, cutmix_alpha=config.augment.cutmix_alpha,
       cutmix_switch_prob=config.augment.cutmix_switch_prob,
-      label_smoothing=config.augment.label_smoothing, num_classes=splits.num_classes)
+      label_smoothing=config.augment.label_smoothing, num_classes=splits.num_classes,
+      randaugment_ops=config.augment.randaugment_ops,
+      randaugment_magnitude=config.augment.randaugment_magnitude,
+      randaugment_magnitude_std=config.augment.randaugment_magnitude_std)
   train_step = jax.jit(step_fn, donate_argnums=(0,),
                        out_shardings=(state_sharding, replicated))
   eval_step = jax.jit(steps.make_eval_step(model, mean=splits.mean, std=splits.std,

@@ -6,8 +6,8 @@ r"""Category extrapolation on ImageNet-LT: ViT-B fine-tuning, scratch init, auxi
 
 Recipe: `ltjax.config.extrapolation_vit_recipe("imagenet_lt", "scratch")` (its docstring lists the
 input files). Backbone: the LiVT / MAE ViT-B/16 checkpoint in timm layout (`--config.model.pretrained=mae_vitb16.npz`; leave empty for a true from-scratch run). Without auxiliary data, `--config.aux.source=` trains the
-same recipe as the BalCE baseline. Not reproduced: RandAugment, random erasing, drop-path and
-the classifier warm-up of the official scripts (README, category extrapolation).
+same recipe as the BalCE baseline. Not reproduced: random erasing, drop-path and the classifier
+warm-up of the official scripts (README, category extrapolation).
 Reference: Paper (secondary sources, unverified against the PDF): ImageNet-LT, ViT-B/16 'scratch' (LiVT MAE init) BalCE baseline 60.9 -> 68.2 with auxiliary classes and silencing (many 74.5 / medium 66.2 / few 57.4); no silencing 64.9; random web data 56.8.
 """
 

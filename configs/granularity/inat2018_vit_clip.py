@@ -6,8 +6,8 @@ r"""Category extrapolation on iNaturalist 2018: ViT-B fine-tuning, clip init, au
 
 Recipe: `ltjax.config.extrapolation_vit_recipe("inat2018", "clip")` (its docstring lists the
 input files). Backbone: OpenAI CLIP's ViT-B/16 image tower in timm layout, `clip_vitb_16.npz` under data_dir (linear head on the 768-d token; CLIP's text-initialised cosine head is not reproduced). Without auxiliary data, `--config.aux.source=` trains the
-same recipe as the BalCE baseline. Not reproduced: RandAugment, random erasing, drop-path and
-the classifier warm-up of the official scripts (README, category extrapolation).
+same recipe as the BalCE baseline. Not reproduced: random erasing, drop-path and the classifier
+warm-up of the official scripts (README, category extrapolation).
 Reference: Paper: iNaturalist 2018 numbers not recoverable (granularity.md §5).
 """
 

@@ -6,8 +6,8 @@ r"""Category extrapolation on iNaturalist 2018: ViT-B fine-tuning, dinov2 init, 
 
 Recipe: `ltjax.config.extrapolation_vit_recipe("inat2018", "dinov2")` (its docstring lists the
 input files). Backbone: a DINOv2 ViT-B/14 checkpoint in timm layout, `dinov2_vitb_14.npz` under data_dir (its 37x37 position grid is resized to 16x16). Without auxiliary data, `--config.aux.source=` trains the
-same recipe as the BalCE baseline. Not reproduced: RandAugment, random erasing, drop-path and
-the classifier warm-up of the official scripts (README, category extrapolation).
+same recipe as the BalCE baseline. Not reproduced: random erasing, drop-path and the classifier
+warm-up of the official scripts (README, category extrapolation).
 Reference: Paper: iNaturalist 2018 numbers not recoverable (granularity.md §5).
 """
 

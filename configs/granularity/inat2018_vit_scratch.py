@@ -6,8 +6,8 @@ r"""Category extrapolation on iNaturalist 2018: ViT-B fine-tuning, scratch init,
 
 Recipe: `ltjax.config.extrapolation_vit_recipe("inat2018", "scratch")` (its docstring lists the
 input files). Backbone: the LiVT / MAE ViT-B/16 checkpoint in timm layout (`--config.model.pretrained=mae_vitb16.npz`; leave empty for a true from-scratch run). Without auxiliary data, `--config.aux.source=` trains the
-same recipe as the BalCE baseline. Not reproduced: RandAugment, random erasing, drop-path and
-the classifier warm-up of the official scripts (README, category extrapolation).
+same recipe as the BalCE baseline. Not reproduced: random erasing, drop-path and the classifier
+warm-up of the official scripts (README, category extrapolation).
 Reference: Paper: iNaturalist 2018 numbers not recoverable (granularity.md §5); LiVT's own ViT-B/16 baseline is 76.1.
 """
 

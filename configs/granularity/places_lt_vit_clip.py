@@ -6,8 +6,8 @@ r"""Category extrapolation on Places-LT: ViT-B fine-tuning, clip init, auxiliary
 
 Recipe: `ltjax.config.extrapolation_vit_recipe("places_lt", "clip")` (its docstring lists the
 input files). Backbone: OpenAI CLIP's ViT-B/16 image tower in timm layout, `clip_vitb_16.npz` under data_dir (linear head on the 768-d token; CLIP's text-initialised cosine head is not reproduced). Without auxiliary data, `--config.aux.source=` trains the
-same recipe as the BalCE baseline. Not reproduced: RandAugment, random erasing, drop-path and
-the classifier warm-up of the official scripts (README, category extrapolation).
+same recipe as the BalCE baseline. Not reproduced: random erasing, drop-path and the classifier
+warm-up of the official scripts (README, category extrapolation).
 Reference: Paper: Places-LT numbers not recoverable (granularity.md §5); no released ViT script, hyperparameters are ImageNet-LT's.
 """
 
