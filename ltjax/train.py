@@ -59,7 +59,7 @@ def _check_resume_position(saved: dict[str, Any], expected: dict[str, Any], work
     if saved.get(key) != expected.get(key):
       raise ValueError(
           f"the checkpoint in {workdir} was written with {key}={saved.get(key)!r}, but this "
-          f"config gives {expected[key]!r}; resume with the original config or use a fresh "
+          f"config gives {expected.get(key)!r}; resume with the original config or use a fresh "
           "--workdir")
 
 

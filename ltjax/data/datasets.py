@@ -10,9 +10,9 @@ import ml_collections
 import numpy as np
 
 from ltjax import config as config_lib
+from ltjax.data import arrays
 from ltjax.data import augment
 from ltjax.data import digits
-from ltjax.data import arrays
 from ltjax.data import validation
 from ltjax.granularity import auxiliary
 
