@@ -94,41 +94,41 @@ def test_timm_layout_loads_every_weight(tmp_path, variant):
   _assert_same(vit_checkpoint.load_pretrained(path, fresh, keep_head=True), source)
 
 
-def test_timm_transposes_agree_with_torch(tmp_path):
-  torch = pytest.importorskip("torch")
+def test_timm_weights_compute_what_torch_would(tmp_path):
+  """The loaded Flax weights reproduce torch's formulas applied to the torch-layout arrays:
+  Conv2d with an OIHW weight over non-overlapping patches, Linear y = x W^T + b."""
   _, source = _params(0)
   _, fresh = _params(1)
-  state = {k: torch.tensor(np.ascontiguousarray(v)) for k, v in _to_timm(source).items()}
-  # A torch state dict saved the documented way, from torch tensors.
+  state = _to_timm(source)
   path = str(tmp_path / "timm.npz")
-  np.savez(path, **{k: v.numpy() for k, v in state.items()})
+  np.savez(path, **state)
   loaded = vit_checkpoint.load_pretrained(path, fresh)
   x = np.random.RandomState(0).rand(2, 16, 16, 3).astype(np.float32)
-  # Patch embedding: torch conv2d on NCHW with the OIHW weight vs Flax conv with the kernel.
-  want = torch.nn.functional.conv2d(torch.tensor(x.transpose(0, 3, 1, 2)),
-                                    state["patch_embed.proj.weight"],
-                                    state["patch_embed.proj.bias"], stride=4)
+  # torch: out[n, o, i, j] = b[o] + sum_{c, y, x} W[o, c, y, x] * in[n, c, 4i + y, 4j + x].
+  patches = x.reshape(2, 4, 4, 4, 4, 3)  # (n, i, y, j, x, c)
+  want = np.einsum("niyjxc,ocyx->nijo", patches, state["patch_embed.proj.weight"])
+  want = want + state["patch_embed.proj.bias"]
   got = jax.lax.conv_general_dilated(x, loaded["patch_embed"]["kernel"], (4, 4), "VALID",
                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
   got = got + loaded["patch_embed"]["bias"][None, None, None, :]
-  np.testing.assert_allclose(np.asarray(got), want.numpy().transpose(0, 2, 3, 1), rtol=1e-5,
-                             atol=1e-5)
-  # Fused qkv: torch's linear then split, vs the per-head Flax projections.
+  np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
+  # Fused qkv: torch's linear then split into q, k, v, vs the per-head Flax projections.
   tokens = np.random.RandomState(1).rand(3, 32).astype(np.float32)
-  qkv = torch.nn.functional.linear(torch.tensor(tokens), state["blocks.0.attn.qkv.weight"],
-                                   state["blocks.0.attn.qkv.bias"]).numpy()
+  qkv = tokens @ state["blocks.0.attn.qkv.weight"].T + state["blocks.0.attn.qkv.bias"]
   for j, name in enumerate(("query", "key", "value")):
     a = loaded["block0"]["attn"][name]
     mine = np.einsum("nd,dhk->nhk", tokens, a["kernel"]) + a["bias"][None]
     np.testing.assert_allclose(mine.reshape(3, 32), qkv[:, 32 * j:32 * (j + 1)], rtol=1e-5,
                                atol=1e-6)
   heads = np.random.RandomState(2).rand(3, 2, 16).astype(np.float32)
-  out = torch.nn.functional.linear(torch.tensor(heads.reshape(3, 32)),
-                                   state["blocks.0.attn.proj.weight"],
-                                   state["blocks.0.attn.proj.bias"]).numpy()
+  out = heads.reshape(3, 32) @ state["blocks.0.attn.proj.weight"].T + \
+      state["blocks.0.attn.proj.bias"]
   o = loaded["block0"]["attn"]["out"]
   np.testing.assert_allclose(np.einsum("nhk,hkd->nd", heads, o["kernel"]) + o["bias"], out,
                              rtol=1e-5, atol=1e-6)
+  fc1 = tokens @ state["blocks.0.mlp.fc1.weight"].T + state["blocks.0.mlp.fc1.bias"]
+  m = loaded["block0"]["mlp_fc1"]
+  np.testing.assert_allclose(tokens @ m["kernel"] + m["bias"], fc1, rtol=1e-5, atol=1e-6)
 
 
 def test_position_grid_is_resized_and_cls_kept(tmp_path):
