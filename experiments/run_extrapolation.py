@@ -71,10 +71,7 @@ def main():
   text = (header + run_seeds.table(rows, {k: "" for k in rows}).replace("| config |",
                                                                         "| variant |")
           + "\n\n" + "\n".join(notes) + "\n")
-  os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-  with open(args.out, "w", encoding="utf-8") as f:
-    f.write(text)
-  print(text)
+  run_seeds.write_report(args.out, text)
 
 
 if __name__ == "__main__":

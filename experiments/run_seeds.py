@@ -119,9 +119,13 @@ def main():
             "Command:\n\n```\npython " + " ".join(sys.argv) + "\n```\n\n"
             "Test accuracy (%) of the validation-selected weights, mean ± std over seeds "
             "(training seed only; subset seed 0).\n\n")
-  text = header + table(rows, {p: _reference(p) for p in rows}) + "\n"
-  os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-  with open(args.out, "w", encoding="utf-8") as f:
+  write_report(args.out, header + table(rows, {p: _reference(p) for p in rows}) + "\n")
+
+
+def write_report(path: str, text: str) -> None:
+  """Writes a markdown report (creating its folder) and prints it."""
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  with open(path, "w", encoding="utf-8") as f:
     f.write(text)
   print(text)
 
