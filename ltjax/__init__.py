@@ -6,7 +6,13 @@ builds a long-tailed subset, a model, a loss and an evaluation without the train
 `ltjax.train.train_and_evaluate(config, workdir)` is the full job behind `python -m ltjax.main`.
 """
 
-from ltjax import data
+# Before anything creates a JAX backend: ltjax's XLA CPU defaults (see ltjax/xla_cpu.py;
+# LTJAX_XLA_DEFAULTS=0 or your own XLA_FLAGS override them).
+from ltjax import xla_cpu
+
+xla_cpu.apply_defaults()
+
+from ltjax import data  # pylint: disable=g-import-not-at-top,g-bad-import-order
 from ltjax import losses
 from ltjax import metrics
 from ltjax import models
