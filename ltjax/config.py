@@ -80,6 +80,10 @@ def default_config() -> ml_collections.ConfigDict:
   # A pretrained checkpoint for the backbone (ViTs: big_vision or timm .npz layouts, see
   # ltjax.models.vit_checkpoint); the head is re-initialised for this run's classes.
   c.model.pretrained = ""
+  # Compute dtype: "bfloat16" runs convolutions / matmuls in bf16 while parameters, optimizer
+  # state, BatchNorm statistics, logits and the loss stay float32 (master weights). bf16 needs
+  # no loss scaling (float32's exponent range).
+  c.model.dtype = "float32"
 
   c.loss = ml_collections.ConfigDict()
   c.loss.name = "ce"  # a key of ltjax.losses.LOSSES
@@ -229,6 +233,14 @@ def default_config() -> ml_collections.ConfigDict:
   # Write penultimate features and logits of train / val / test (selected weights) to
   # <workdir>/features/ for decoupled stage-2 methods.
   c.train.cache_features = True
+  # In-memory datasets (CIFAR, digits) live on the device as uint8 and each step gathers its
+  # batch from indices inside the jitted computation: "auto" (when the split fits in
+  # device_data_max_megabytes), "on" or "off" (host gather + copy every step).
+  c.train.data_on_device = "auto"
+  c.train.device_data_max_megabytes = 2048
+  # Steps per dispatch (lax.scan over K batches; needs the data on the device). Fewer Python
+  # round trips for small models; logging / eval / checkpoints are unchanged.
+  c.train.steps_per_dispatch = 1
 
   c.debug = ml_collections.ConfigDict()
   # Fault injection for the resume test: SIGKILL the process right after this global step.
@@ -256,6 +268,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _choice(config.optimizer.schedule, ("multistep", "cosine", "constant"), "optimizer.schedule")
   _choice(config.augment.kind, ("pad_crop_flip", "random_resized_crop"), "augment.kind")
   _choice(config.train.select, ("best_val", "last"), "train.select")
+  _choice(config.train.data_on_device, ("auto", "on", "off"), "train.data_on_device")
+  _choice(config.model.dtype, ("float32", "bfloat16"), "model.dtype")
   if not 0 <= config.augment.rotation_degrees <= 180:
     raise ValueError("config.augment.rotation_degrees must lie in [0, 180], got "
                      f"{config.augment.rotation_degrees}")
@@ -268,7 +282,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if len(config.optimizer.decay_epochs) != len(config.optimizer.decay_factors):
     raise ValueError("config.optimizer.decay_epochs and decay_factors must have equal length")
   for key in ("batch_size", "num_epochs", "eval_batch_size", "checkpoint_every_epochs",
-              "eval_every_epochs", "log_every_steps"):
+              "eval_every_epochs", "log_every_steps", "steps_per_dispatch"):
     if config.train[key] <= 0:
       raise ValueError(f"config.train.{key} must be positive, got {config.train[key]}")
   _choice(config.stage, ("train", "decoupled", "dlsa"), "stage")

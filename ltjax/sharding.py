@@ -61,8 +61,9 @@ def replicated(mesh: jax.sharding.Mesh) -> NamedSharding:
   return NamedSharding(mesh, P())
 
 
-def batch_sharded(mesh: jax.sharding.Mesh) -> NamedSharding:
-  return NamedSharding(mesh, P(DATA_AXIS))
+def batch_sharded(mesh: jax.sharding.Mesh, axis: int = 0) -> NamedSharding:
+  """Split along `axis` (the batch axis) over the `data` mesh axis."""
+  return NamedSharding(mesh, P(*([None] * axis), DATA_AXIS))
 
 
 def check_batch_size(global_batch: int, what: str = "train.batch_size") -> None:
@@ -72,7 +73,8 @@ def check_batch_size(global_batch: int, what: str = "train.batch_size") -> None:
                      f"{jax.device_count()} devices; choose a multiple of {jax.device_count()}")
 
 
-def global_batch(mesh: jax.sharding.Mesh, local: dict[str, np.ndarray]) -> dict[str, jax.Array]:
-  """Assembles global, batch-sharded arrays from this process's slice of each field."""
-  sharding = batch_sharded(mesh)
+def global_batch(mesh: jax.sharding.Mesh, local: dict[str, np.ndarray],
+                 axis: int = 0) -> dict[str, jax.Array]:
+  """Assembles global arrays, split along the batch `axis`, from this process's slices."""
+  sharding = batch_sharded(mesh, axis)
   return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in local.items()}

@@ -32,6 +32,7 @@ from ltjax import results as results_lib
 from ltjax import sharding
 from ltjax import steps
 from ltjax.data import datasets
+from ltjax.data import device_data
 from ltjax.data import samplers
 
 
@@ -83,8 +84,9 @@ class _Progress:
             f"loss {m['loss']:.4f} | acc {100 * m['accuracy']:.1f}% | lr {m['learning_rate']:.4g}")
 
 
-def _log_train_metrics(step, m, progress, log):
-  m = {k: float(v) for k, v in jax.device_get(m).items()}
+def _log_train_metrics(step, m, row, progress, log):
+  """Logs one step's metrics; `row` picks the step out of a multi-step dispatch's stack."""
+  m = {k: float(v if row is None else v[row]) for k, v in jax.device_get(m).items()}
   if not np.isfinite(m["loss"]):
     raise FloatingPointError(f"the training loss became {m['loss']} at step {step}; lower "
                              "optimizer.learning_rate or check the data")
@@ -231,8 +233,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       randaugment_ops=config.augment.randaugment_ops,
       randaugment_magnitude=config.augment.randaugment_magnitude,
       randaugment_magnitude_std=config.augment.randaugment_magnitude_std)
-  train_step = jax.jit(step_fn, donate_argnums=(0,),
-                       out_shardings=(state_sharding, replicated))
+  # Datasets that fit live on the device; the step then gathers its own batch from indices.
+  on_device = device_data.use_device_data(config.train.data_on_device, splits.train,
+                                          config.train.device_data_max_megabytes)
+  per_dispatch = config.train.steps_per_dispatch
+  if per_dispatch > 1 and not on_device:
+    raise ValueError(f"config.train.steps_per_dispatch={per_dispatch} needs the training data on "
+                     "the device (train.data_on_device='auto' or 'on' with an in-memory "
+                     "dataset); set it to 1 for this dataset")
+  if on_device:
+    train_data = device_data.put_replicated(splits.train, replicated)
+    train_step = jax.jit(device_data.indexed_step(step_fn), donate_argnums=(0,),
+                         out_shardings=(state_sharding, replicated))
+    train_steps = jax.jit(device_data.scan_steps(step_fn), donate_argnums=(0,),
+                          out_shardings=(state_sharding, replicated))
+  else:
+    train_step = jax.jit(step_fn, donate_argnums=(0,),
+                         out_shardings=(state_sharding, replicated))
+  logging.info("training data %s; %d step(s) per dispatch",
+               "on the device" if on_device else "gathered on the host", per_dispatch)
   eval_step = jax.jit(steps.make_eval_step(model, mean=splits.mean, std=splits.std,
                                            num_targets=num_targets),
                       out_shardings=replicated)
@@ -245,39 +264,51 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     if aux_info:
       results_lib.write_json_atomically(os.path.join(workdir, "auxiliary.json"), aux_info)
   progress = _Progress(start_step, total_steps)
-  pending = None  # (step, metrics) fetched one step late so the host never waits on the device
+  pending = []  # (step, metrics, row): fetched one dispatch late, the host never waits on it
   train_labels = np.asarray(splits.train.labels, np.int32)
-  for step in range(start_step, total_steps):
+  step = start_step
+  while step < total_steps:
     epoch, batch_in_epoch = sampler.position(step)
-    idx = sampler.local_indices(epoch, batch_in_epoch)
-    batch = sharding.global_batch(mesh, {"image": splits.train.gather(idx),
-                                         "label": train_labels[idx]})
-    state, step_metrics = train_step(state, batch, train_rng, teacher_variables)
-    if pending is not None:
-      _log_train_metrics(*pending, progress, log)
-      pending = None
-    if (step + 1) % config.train.log_every_steps == 0:
-      pending = (step + 1, step_metrics)
-    if step + 1 == config.debug.kill_at_step:
+    # Several steps per dispatch, never across an epoch end (validation / checkpoints).
+    count = min(per_dispatch, steps_per_epoch - batch_in_epoch)
+    if count < per_dispatch:
+      count = 1  # an epoch's tail runs step by step (one extra compilation, not one per length)
+    indices = [sampler.local_indices(epoch, batch_in_epoch + i) for i in range(count)]
+    if not on_device:
+      batch = sharding.global_batch(mesh, {"image": splits.train.gather(indices[0]),
+                                           "label": train_labels[indices[0]]})
+      state, step_metrics = train_step(state, batch, train_rng, teacher_variables)
+    elif count == 1:
+      idx = sharding.global_batch(mesh, {"i": indices[0].astype(np.int32)})["i"]
+      state, step_metrics = train_step(state, train_data, idx, train_rng, teacher_variables)
+    else:
+      idx = sharding.global_batch(mesh, {"i": np.stack(indices).astype(np.int32)}, axis=1)["i"]
+      state, step_metrics = train_steps(state, train_data, idx, train_rng, teacher_variables)
+    for entry in pending:
+      _log_train_metrics(*entry, progress, log)
+    pending = [(step + i + 1, step_metrics, i if count > 1 else None) for i in range(count)
+               if (step + i + 1) % config.train.log_every_steps == 0]
+    if step < config.debug.kill_at_step <= step + count:
       os.kill(os.getpid(), signal.SIGKILL)  # fault injection for the resume test
-    if (step + 1) % steps_per_epoch:
+    step += count
+    if step % steps_per_epoch:
       continue
     # End of an epoch: validate, keep the best, checkpoint for resume.
-    done_epochs, last = epoch + 1, step + 1 == total_steps
-    if pending is not None:
-      _log_train_metrics(*pending, progress, log)
-      pending = None
+    done_epochs, last = epoch + 1, step == total_steps
+    for entry in pending:
+      _log_train_metrics(*entry, progress, log)
+    pending = []
     if splits.val is not None and (done_epochs % config.train.eval_every_epochs == 0 or last):
       val = run_eval(state, splits.val)
       logging.info("epoch %d: val top1 %.2f%% (many %s / medium %s / few %s)", done_epochs,
                    100 * val["top1"], *(results_lib.format_pct(val[b]).strip()
                                         for b in ("many", "medium", "few")))
-      log.write(step + 1, {"val/top1": val["top1"], "val/many": val["many"],
-                           "val/medium": val["medium"], "val/few": val["few"],
-                           "val/ece": val["ece"], "val/nll": val["nll"], "epoch": done_epochs})
-      ckpt.save_if_best(step + 1, state, val["top1"])
+      log.write(step, {"val/top1": val["top1"], "val/many": val["many"],
+                       "val/medium": val["medium"], "val/few": val["few"],
+                       "val/ece": val["ece"], "val/nll": val["nll"], "epoch": done_epochs})
+      ckpt.save_if_best(step, state, val["top1"])
     if done_epochs % config.train.checkpoint_every_epochs == 0 or last:
-      ckpt.save(step + 1, state, _data_position(step + 1, sampler, config, aux_info))
+      ckpt.save(step, state, _data_position(step, sampler, config, aux_info))
   ckpt.wait()
 
   selected_step = int(jax.device_get(state.step))

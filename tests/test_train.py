@@ -150,11 +150,14 @@ def test_labels_out_of_range_are_rejected(tmp_path):
     train.train_and_evaluate(c, str(tmp_path / "run"))
 
 
-def test_the_train_step_compiles_once(tmp_path, caplog):
-  """After the first step nothing recompiles the step: 3 epochs x 3 steps, one compilation."""
+@pytest.mark.parametrize("per_dispatch", [1, 3])
+def test_the_train_step_compiles_once(tmp_path, caplog, per_dispatch):
+  """After the first step nothing recompiles the step: 3 epochs x 3 steps, one compilation
+  (of the single step, or of the 3-step scan)."""
   c = load_config("configs/digits_lt/ce.py")
   c.train.num_epochs = 3
   c.train.cache_features = False
+  c.train.steps_per_dispatch = per_dispatch
   jax.config.update("jax_log_compiles", True)
   try:
     with caplog.at_level("WARNING"):
@@ -162,8 +165,10 @@ def test_the_train_step_compiles_once(tmp_path, caplog):
   finally:
     jax.config.update("jax_log_compiles", False)
   compiles = [r.getMessage() for r in caplog.records
-              if r.getMessage().startswith("Compiling jit(train_step)")]
+              if r.getMessage().startswith(("Compiling jit(train_step)",
+                                            "Compiling jit(train_steps)"))]
   assert len(compiles) == 1, compiles
+  assert ("train_steps" in compiles[0]) == (per_dispatch > 1)
 
 
 def test_auxiliary_classes_train_over_all_classes_and_evaluate_on_targets(tmp_path):
@@ -245,3 +250,36 @@ def test_a_pretrained_backbone_replaces_the_init_and_keeps_a_fresh_head(tmp_path
   np.testing.assert_array_equal(loaded.params["head"]["kernel"], fresh.params["head"]["kernel"])
   with pytest.raises(FileNotFoundError, match="model.pretrained"):
     train._load_pretrained(str(tmp_path / "none.npz"), fresh, tx, None)
+
+
+def _params_after(tmp_path, name, **train_overrides):
+  c = load_config("configs/digits_lt/ce.py")
+  c.train.num_epochs = 2
+  c.train.steps_per_epoch_limit = 4
+  c.train.cache_features = False
+  c.train.select = "last"
+  c.train.log_every_steps = 1
+  for key, value in train_overrides.items():
+    c.train[key] = value
+  return train.train_and_evaluate(c, str(tmp_path / name))
+
+
+def test_device_data_and_scanned_steps_train_exactly_like_the_host_pipeline(tmp_path):
+  """Same sampler, same batches: host gather, on-device gather and 2 steps per dispatch give
+  the same model (same test predictions and metrics)."""
+  host = _params_after(tmp_path, "host", data_on_device="off")
+  device = _params_after(tmp_path, "device", data_on_device="on")
+  scanned = _params_after(tmp_path, "scan", data_on_device="on", steps_per_dispatch=2)
+  for other in (device, scanned):
+    assert other["total_steps"] == host["total_steps"] == 8
+    np.testing.assert_allclose(other["test"]["nll"], host["test"]["nll"], rtol=1e-4)
+    np.testing.assert_allclose(other["test"]["per_class"], host["test"]["per_class"])
+  for name in ("host", "device", "scan"):
+    with open(tmp_path / name / "metrics.jsonl") as f:
+      rows = [json.loads(line) for line in f]
+    assert [r["step"] for r in rows if "train/loss" in r] == list(range(1, 9))
+
+
+def test_scanned_dispatch_needs_device_data(tmp_path):
+  with pytest.raises(ValueError, match="steps_per_dispatch"):
+    _params_after(tmp_path, "bad", data_on_device="off", steps_per_dispatch=2)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import flax.linen as nn
+import jax.numpy as jnp
 
 from ltjax.models import resnet
 from ltjax.models import ride
@@ -66,6 +67,8 @@ def config_kwargs(model_config) -> dict[str, Any]:
   """Module fields set by `config.model` beyond its name (only those that differ from the
   defaults, so models without such a field still build)."""
   kwargs = {}
+  if model_config.get("dtype", "float32") != "float32":
+    kwargs["dtype"] = jnp.dtype(model_config.dtype)
   if model_config.name.startswith("ride_"):
     kwargs["num_experts"] = model_config.num_experts
     if not model_config.name.endswith("_tiny"):
