@@ -15,6 +15,8 @@ setuptools.setup(
     python_requires=">=3.10",
     install_requires=[
         "jax>=0.8,<0.11",
+        # Worker processes decoding image folders ahead of the step (ltjax.data.prefetch).
+        "grain>=0.2.12,<0.3",
         "flax>=0.11,<0.13",
         "optax>=0.2.6,<0.3",
         "orbax-checkpoint>=0.11,<0.13",

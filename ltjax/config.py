@@ -241,6 +241,9 @@ def default_config() -> ml_collections.ConfigDict:
   # Steps per dispatch (lax.scan over K batches; needs the data on the device). Fewer Python
   # round trips for small models; logging / eval / checkpoints are unchanged.
   c.train.steps_per_dispatch = 1
+  # Image folders: grain worker processes decoding batches ahead of the step (-1 = auto:
+  # min(8, cores) for files, none for in-memory arrays; 0 = decode in the training process).
+  c.train.loader_workers = -1
 
   c.debug = ml_collections.ConfigDict()
   # Fault injection for the resume test: SIGKILL the process right after this global step.

@@ -31,8 +31,10 @@ from ltjax import optim
 from ltjax import results as results_lib
 from ltjax import sharding
 from ltjax import steps
+from ltjax.data import arrays
 from ltjax.data import datasets
 from ltjax.data import device_data
+from ltjax.data import prefetch
 from ltjax.data import samplers
 
 
@@ -250,8 +252,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   else:
     train_step = jax.jit(step_fn, donate_argnums=(0,),
                          out_shardings=(state_sharding, replicated))
-  logging.info("training data %s; %d step(s) per dispatch",
-               "on the device" if on_device else "gathered on the host", per_dispatch)
+  host_stream = None
+  if not on_device:
+    workers = config.train.loader_workers
+    if workers < 0:  # auto: worker processes only for files to decode
+      workers = 0 if isinstance(splits.train, arrays.ArraySplit) else min(8, os.cpu_count() or 1)
+    host_stream = prefetch.host_batches(splits.train, sampler, start_step, total_steps,
+                                        num_workers=workers)
+  logging.info("training data %s; %d step(s) per dispatch", "on the device" if on_device else
+               f"gathered on the host ({workers} decode workers)", per_dispatch)
   eval_step = jax.jit(steps.make_eval_step(model, mean=splits.mean, std=splits.std,
                                            num_targets=num_targets),
                       out_shardings=replicated)
@@ -265,7 +274,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       results_lib.write_json_atomically(os.path.join(workdir, "auxiliary.json"), aux_info)
   progress = _Progress(start_step, total_steps)
   pending = []  # (step, metrics, row): fetched one dispatch late, the host never waits on it
-  train_labels = np.asarray(splits.train.labels, np.int32)
   step = start_step
   while step < total_steps:
     epoch, batch_in_epoch = sampler.position(step)
@@ -275,8 +283,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       count = 1  # an epoch's tail runs step by step (one extra compilation, not one per length)
     indices = [sampler.local_indices(epoch, batch_in_epoch + i) for i in range(count)]
     if not on_device:
-      batch = sharding.global_batch(mesh, {"image": splits.train.gather(indices[0]),
-                                           "label": train_labels[indices[0]]})
+      images, labels = next(host_stream)
+      batch = sharding.global_batch(mesh, {"image": images, "label": labels})
       state, step_metrics = train_step(state, batch, train_rng, teacher_variables)
     elif count == 1:
       idx = sharding.global_batch(mesh, {"i": indices[0].astype(np.int32)})["i"]
@@ -309,6 +317,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       ckpt.save_if_best(step, state, val["top1"])
     if done_epochs % config.train.checkpoint_every_epochs == 0 or last:
       ckpt.save(step, state, _data_position(step, sampler, config, aux_info))
+  if host_stream is not None:
+    host_stream.close()  # stops grain's workers
   ckpt.wait()
 
   selected_step = int(jax.device_get(state.step))

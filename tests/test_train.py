@@ -141,6 +141,22 @@ def test_imagenet_lt_smoke_end_to_end_on_an_image_folder(tmp_path):
   assert r["class_counts"] == [8, 6, 4, 2]
 
 
+def test_image_folder_training_does_not_depend_on_decode_workers(tmp_path):
+  from tests.conftest import write_fake_image_folder
+  data_dir = write_fake_image_folder(str(tmp_path / "data"))
+  results = []
+  for workers in (0, 2):
+    c = load_config("configs/imagenet_lt/ce.py")
+    c.dataset.data_dir = data_dir
+    c.dataset.num_classes = 4
+    c.train.batch_size = 8
+    c.train.cache_features = False
+    c.train.loader_workers = workers
+    results.append(train.train_and_evaluate(c, str(tmp_path / f"run{workers}")))
+  np.testing.assert_allclose(results[0]["test"]["nll"], results[1]["test"]["nll"], rtol=1e-5)
+  assert results[0]["test"]["per_class"] == results[1]["test"]["per_class"]
+
+
 def test_labels_out_of_range_are_rejected(tmp_path):
   from tests.conftest import write_fake_image_folder
   c = load_config("configs/imagenet_lt/ce.py")
