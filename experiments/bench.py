@@ -429,7 +429,7 @@ def cmd_input(args) -> list[dict]:
                          box=(left, top, left + cw, top + ch))
         if torch.rand((), generator=g) < 0.5:
           img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        x = torch.from_numpy(np.asarray(img, np.uint8)).permute(2, 0, 1).float().div(255)
+        x = torch.from_numpy(np.array(img, np.uint8)).permute(2, 0, 1).float().div(255)
       return x, int(self.labels[i])
 
   jpeg_loader = torch.utils.data.DataLoader(JpegFolder(folder.paths, folder.labels),
@@ -488,11 +488,11 @@ def _resnet50_step_ips(steps, batch=16):
 
 # ---------------------------------------------------------------- memory
 _MEMORY_CHILD = r"""
-import json, resource, sys
+import json, sys
 sys.path.insert(0, {repo!r}); sys.path.insert(0, {experiments!r})
 import bench
 framework, name, bf16 = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = bench.peak_rss_mb()
 extra = {{}}
 if framework == "torch":
   bench.bench_torch(name, {batch}, 3, 100, bf16)
@@ -501,9 +501,18 @@ else:
   import jax
   stats = jax.devices()[0].memory_stats() or {{}}
   extra["device_peak_mb"] = stats.get("peak_bytes_in_use", 0) / 2**20 or None
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps(dict(rss_before_mb=before / 1024, peak_rss_mb=after / 1024, **extra)))
+print(json.dumps(dict(rss_before_mb=before, peak_rss_mb=bench.peak_rss_mb(), **extra)))
 """
+
+
+def peak_rss_mb() -> float:
+  """This process's peak resident memory (VmHWM: unlike ru_maxrss it is not inherited from
+  the parent across fork + exec)."""
+  with open("/proc/self/status") as f:
+    for line in f:
+      if line.startswith("VmHWM:"):
+        return int(line.split()[1]) / 1024
+  raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
 
 
 def _xla_plan_mb(name, batch, bf16):
@@ -540,7 +549,8 @@ def cmd_memory(args) -> list[dict]:
         row[framework] = json.loads(out.stdout.strip().splitlines()[-1])
       row["xla_plan_mb"] = _xla_plan_mb(name, args.batch, dtype == "bf16")
       rows.append(row)
-  print(f"\n## memory of a train step (batch {args.batch}; separate processes, peak RSS in MB)")
+  print(f"\n## memory of a train step (batch {args.batch}, 3 steps + forward; one fresh process "
+        "each, peak RSS (VmHWM) in MB)")
   print("| model | dtype | ltjax peak RSS | torch peak RSS | ltjax XLA buffer plan | "
         "ltjax device peak |")
   print("|---|---|---|---|---|---|")
@@ -574,6 +584,7 @@ LEVERS = (
     ("+ data on device, gather in the step", False, True, "device", 1, False),
     ("+ 4 steps per dispatch (lax.scan)", False, True, "device", 4, False),
     ("bf16 compute, fp32 master weights", False, True, "device", 1, True),
+    ("bf16, XLA's default (YNNPACK) convolutions", False, False, "device", 1, True),
 )
 
 
@@ -635,7 +646,7 @@ def main():
   parser.add_argument("--steps-per-dispatch", type=int, default=1)
   parser.add_argument("--workers", type=int, default=os.cpu_count(),
                       help="input-pipeline worker processes (both frameworks)")
-  parser.add_argument("--jpeg-batches", type=int, default=6)
+  parser.add_argument("--jpeg-batches", type=int, default=20)
   parser.add_argument("--resnet50-steps", type=int, default=2,
                       help="time the ResNet-50 step the JPEG pipeline feeds (0 = skip)")
   args = parser.parse_args()
