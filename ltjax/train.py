@@ -317,9 +317,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       ckpt.save_if_best(step, state, val["top1"])
     if done_epochs % config.train.checkpoint_every_epochs == 0 or last:
       ckpt.save(step, state, _data_position(step, sampler, config, aux_info))
-  if host_stream is not None:
-    host_stream.close()  # stops grain's workers
   ckpt.wait()
+  if host_stream is not None:
+    host_stream.close()  # stops grain's workers, after the last checkpoint write has finished
 
   selected_step = int(jax.device_get(state.step))
   if config.train.select == "best_val" and splits.val is not None:
