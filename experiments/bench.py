@@ -131,17 +131,25 @@ def _torch_threads():
   return torch
 
 
+def torch_device() -> str:
+  """"cuda" where PyTorch sees a GPU (then ltjax's JAX runs on it too), else "cpu"."""
+  import torch  # pylint: disable=g-import-not-at-top
+  return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def bench_torch(name, batch, steps, classes, bf16):
-  """(params, train img/s, eval img/s) of the PyTorch model."""
+  """(params, train img/s, eval img/s) of the PyTorch model (eager, as the papers' code)."""
   torch = _torch_threads()
-  model = torch_models()[name](classes)
+  device = torch_device()
+  sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+  model = torch_models()[name](classes).to(device)
   params = sum(p.numel() for p in model.parameters())
   opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
-  x = torch.randn(batch, 3, 32, 32)
-  y = torch.randint(0, classes, (batch,))
+  x = torch.randn(batch, 3, 32, 32, device=device)
+  y = torch.randint(0, classes, (batch,), device=device)
 
   def step():
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
       out = model(x)
       loss = (sum(torch.nn.functional.cross_entropy(o.float(), y) for o in out)
               if out.dim() == 3 else torch.nn.functional.cross_entropy(out.float(), y))
@@ -152,16 +160,20 @@ def bench_torch(name, batch, steps, classes, bf16):
   model.train()
   for _ in range(3):
     step()
+  sync()
   start = time.perf_counter()
   for _ in range(steps):
     step()
+  sync()
   train_ips = batch * steps / (time.perf_counter() - start)
   model.eval()
-  with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+  with torch.no_grad(), torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
     model(x)
+    sync()
     start = time.perf_counter()
     for _ in range(steps):
       model(x)
+    sync()
     eval_ips = batch * steps / (time.perf_counter() - start)
   return params, train_ips, eval_ips
 
