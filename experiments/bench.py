@@ -201,7 +201,7 @@ def _ltjax_setup(name, classes, bf16):
   return model, objective, optim.build_optimizer(oc, schedule), schedule, dtype
 
 
-def bench_ltjax(name, batch, steps, classes, bf16, data="device", per_dispatch=1):
+def bench_ltjax(name, batch, steps, classes, bf16, data="device", per_dispatch=1, unroll=None):
   """(params, train img/s, eval img/s, compile s, step function) of the ltjax trainer's step.
 
   data: "device" (uint8 split on the device, batches gathered in the step) or "host" (gather
@@ -227,7 +227,7 @@ def bench_ltjax(name, batch, steps, classes, bf16, data="device", per_dispatch=1
   key = jax.random.key(1)
   if data == "device":
     on_device = device_data.put_replicated(split, sharding.replicated(mesh))
-    fn = device_data.scan_steps(step_fn) if per_dispatch > 1 else device_data.indexed_step(
+    fn = device_data.scan_steps(step_fn, unroll) if per_dispatch > 1 else device_data.indexed_step(
         step_fn)
     jitted = jax.jit(fn, donate_argnums=(0,))
     axis = 1 if per_dispatch > 1 else 0
@@ -278,7 +278,8 @@ def cmd_train(args) -> list[dict]:
     bf16 = dtype == "bf16"
     for name in args.models.split(","):
       jp, jtrain, jeval, compile_s = bench_ltjax(name, args.batch, args.steps, args.classes,
-                                                 bf16, per_dispatch=args.steps_per_dispatch)
+                                                 bf16, per_dispatch=args.steps_per_dispatch,
+                                                 unroll=args.unroll)
       tp, ttrain, teval = bench_torch(name, args.batch, args.steps, args.classes, bf16)
       if jp != tp:
         raise SystemExit(f"{name}: parameter counts differ (ltjax {jp}, torch {tp})")
@@ -656,12 +657,15 @@ def main():
   parser.add_argument("--models", default="resnet32,ride3")
   parser.add_argument("--dtype", default="fp32,bf16", help="comma list of fp32, bf16")
   parser.add_argument("--steps-per-dispatch", type=int, default=1)
+  parser.add_argument("--unroll", choices=("auto", "yes", "no"), default="auto",
+                      help="unroll the multi-step scan (auto: on CPU only, as the trainer)")
   parser.add_argument("--workers", type=int, default=os.cpu_count(),
                       help="input-pipeline worker processes (both frameworks)")
   parser.add_argument("--jpeg-batches", type=int, default=20)
   parser.add_argument("--resnet50-steps", type=int, default=2,
                       help="time the ResNet-50 step the JPEG pipeline feeds (0 = skip)")
   args = parser.parse_args()
+  args.unroll = {"auto": None, "yes": True, "no": False}[args.unroll]
   import ltjax  # noqa: F401  (sets the XLA CPU defaults before JAX starts)
   print(machine_line())
   print(f"command: python experiments/bench.py {' '.join(sys.argv[1:])}")
