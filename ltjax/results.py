@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from typing import Any
@@ -12,13 +13,53 @@ import numpy as np
 from ltjax import metrics as metrics_lib
 
 
+def strict_json_payload(payload: Any) -> tuple[Any, dict[str, str]]:
+  """`payload` with numpy scalars / arrays as Python values and every non-finite float as None.
+
+  Returns the cleaned payload and {dotted.path: reason} for each value that was replaced, so a
+  NaN metric reaches the file as null with the reason beside it, never as the invalid `NaN`.
+  """
+  reasons: dict[str, str] = {}
+
+  def clean(value, path):
+    if isinstance(value, dict):
+      return {k: clean(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+      return [clean(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, np.ndarray):
+      return clean(value.tolist(), path)
+    if isinstance(value, (np.bool_, bool)):
+      return bool(value)
+    if isinstance(value, np.integer):
+      return int(value)
+    if isinstance(value, (float, np.floating)):
+      if not math.isfinite(value):
+        reasons[path] = f"the value was {float(value)} (not a finite number)"
+        return None
+      return float(value)
+    return value
+
+  return clean(payload, ""), reasons
+
+
 def write_json_atomically(path: str, payload: dict[str, Any]) -> None:
-  """Writes JSON to a temporary file in the same directory, then renames it over `path`."""
+  """Writes strict JSON (no NaN / Infinity) through a temporary file renamed over `path`.
+
+  A non-finite number becomes null and its reason is recorded under `"null_reasons"`.
+  """
+  cleaned, reasons = strict_json_payload(payload)
+  if reasons:
+    cleaned = {**cleaned, "null_reasons": {**cleaned.get("null_reasons", {}), **reasons}}
   directory = os.path.dirname(os.path.abspath(path))
   fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-  with os.fdopen(fd, "w", encoding="utf-8") as f:
-    json.dump(payload, f, indent=2)
-  os.replace(tmp, path)
+  try:
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+      json.dump(cleaned, f, indent=2, allow_nan=False)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
 
 
 def write_predictions(workdir: str, labels, predictions, confidence) -> None:
