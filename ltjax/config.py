@@ -7,9 +7,16 @@ mistyped override (`--config.dataset.imbalanse_factor=50`) into an error naming 
 
 from __future__ import annotations
 
+import json
+import math
 import os
+from typing import Any
 
 import ml_collections
+
+from ltjax import losses
+from ltjax import models
+from ltjax.data import samplers
 
 DATASETS = ("digits_lt", "cifar10_lt", "cifar100_lt", "image_folder")
 SOURCES = ("digits", "files", "tfds", "image_folder")
@@ -244,11 +251,58 @@ def default_config() -> ml_collections.ConfigDict:
   # Image folders: grain worker processes decoding batches ahead of the step (-1 = auto:
   # min(8, cores) for files, none for in-memory arrays; 0 = decode in the training process).
   c.train.loader_workers = -1
+  # Resuming a checkpoint written under a different result-affecting config is refused (the
+  # differing keys are named); True accepts it and records old and new values in results.json.
+  c.train.allow_config_change = False
 
   c.debug = ml_collections.ConfigDict()
   # Fault injection for the resume test: SIGKILL the process right after this global step.
   c.debug.kill_at_step = -1
+  # ... or SIGKILL right after the checkpoint of this step was handed to the asynchronous
+  # writer (a kill while the files are being written).
+  c.debug.kill_during_save_at_step = -1
   return c
+
+
+# Keys that cannot change a run's numbers: how often it logs or how it feeds the same batches
+# (the device / host / scanned paths give identical batches, tests/test_train.py), where files
+# live, fault injection. Every other key of the sections the trainer reads is part of the
+# resume fingerprint.
+NON_RESULT_KEYS = (
+    "dataset.data_dir", "train.log_every_steps", "train.eval_batch_size",
+    "train.checkpoint_every_epochs", "train.keep_checkpoints", "train.cache_features",
+    "train.data_on_device", "train.device_data_max_megabytes", "train.steps_per_dispatch",
+    "train.loader_workers", "train.allow_config_change", "debug.kill_at_step",
+    "debug.kill_during_save_at_step",
+)
+# Sections the training stage never reads (the later stages' own settings).
+_OTHER_STAGE_SECTIONS = ("stage", "decoupled", "dlsa")
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+  out = {}
+  for key, value in tree.items():
+    name = f"{prefix}{key}"
+    if isinstance(value, dict):
+      out.update(_flatten(value, name + "."))
+    else:
+      out[name] = value
+  return out
+
+
+def result_fingerprint(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """{dotted key: value} of every config value that can change a training run's result, in
+  JSON form (tuples as lists), stored with each checkpoint."""
+  flat = _flatten(json.loads(json.dumps(config.to_dict())))
+  return {k: v for k, v in sorted(flat.items())
+          if k not in NON_RESULT_KEYS and k.split(".")[0] not in _OTHER_STAGE_SECTIONS}
+
+
+def fingerprint_changes(saved: dict[str, Any], current: dict[str, Any]) -> dict[str, dict]:
+  """{key: {"old": saved value, "new": current value}} for every key that differs (a key that
+  exists on one side only has None on the other)."""
+  return {k: {"old": saved.get(k), "new": current.get(k)}
+          for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k)}
 
 
 def data_dir(config: ml_collections.ConfigDict) -> str:
@@ -261,13 +315,78 @@ def _choice(value, allowed, key):
     raise ValueError(f"config.{key}={value!r} is not valid; choose one of {list(allowed)}")
 
 
+def _positive(value, key, allow_zero=False):
+  """A finite number > 0 (>= 0 with allow_zero), else a ValueError naming the key."""
+  ok = isinstance(value, (int, float)) and math.isfinite(value) and (
+      value >= 0 if allow_zero else value > 0)
+  if not ok:
+    bound = ">= 0" if allow_zero else "> 0"
+    raise ValueError(f"config.{key} must be a finite number {bound}, got {value!r}")
+
+
+def _validate_names(config: ml_collections.ConfigDict) -> None:
+  """Names checked against the registries that define them, before any data is loaded."""
+  _choice(config.model.name, sorted(models.MODELS), "model.name")
+  _choice(config.loss.name, sorted(losses.ALL_LOSSES), "loss.name")
+  _choice(config.sampler, sorted(samplers.SAMPLER_POWERS), "sampler")
+  multi_expert = models.is_multi_expert(config.model.name)
+  if config.loss.name in losses.MULTI_EXPERT_LOSSES and not multi_expert:
+    raise ValueError(f"loss.name={config.loss.name!r} trains each expert of a multi-expert "
+                     f"model, but model.name={config.model.name!r} has one head; use a "
+                     f"multi-expert model ({', '.join(models.multi_expert_names())}) or "
+                     "another loss")
+  if config.model.normed_classifier and not models.has_field(config.model.name,
+                                                             "normed_classifier"):
+    raise ValueError(f"model.normed_classifier=True: model {config.model.name!r} has no "
+                     "cosine classifier; set it False or use one of "
+                     f"{models.models_with_field('normed_classifier')}")
+  if config.loss.name == "ldam" and not config.model.normed_classifier:
+    raise ValueError("loss.name='ldam' scales cosine logits by loss.ldam_scale, so it needs "
+                     "LDAM's normalised classifier: set model.normed_classifier=True")
+
+
+def _validate_numbers(config: ml_collections.ConfigDict) -> None:
+  """Numbers that would give a meaningless run rather than an error."""
+  o = config.optimizer
+  _positive(o.learning_rate, "optimizer.learning_rate")
+  _positive(o.weight_decay, "optimizer.weight_decay", allow_zero=True)
+  _positive(o.warmup_epochs, "optimizer.warmup_epochs", allow_zero=True)
+  if not 0 <= o.momentum < 1:
+    raise ValueError(f"config.optimizer.momentum must lie in [0, 1), got {o.momentum}")
+  if list(o.decay_epochs) != sorted(o.decay_epochs):
+    raise ValueError(f"config.optimizer.decay_epochs must increase, got {o.decay_epochs}")
+  for f in o.decay_factors:
+    _positive(f, "optimizer.decay_factors")
+  lc = config.loss
+  _positive(lc.focal_gamma, "loss.focal_gamma", allow_zero=True)
+  _positive(lc.ldam_max_margin, "loss.ldam_max_margin")
+  _positive(lc.ldam_scale, "loss.ldam_scale")
+  _positive(lc.drw_epoch, "loss.drw_epoch", allow_zero=True)
+  if not 0 <= lc.cb_beta < 1:
+    raise ValueError(f"config.loss.cb_beta must lie in [0, 1), got {lc.cb_beta}")
+  if not math.isfinite(lc.la_tau):
+    raise ValueError(f"config.loss.la_tau must be finite, got {lc.la_tau}")
+  _positive(config.dataset.val_per_class, "dataset.val_per_class", allow_zero=True)
+  d = config.decoupled
+  for key in ("num_epochs", "batch_size", "learning_rate"):
+    _positive(d[key], f"decoupled.{key}")
+  _positive(d.weight_decay, "decoupled.weight_decay", allow_zero=True)
+  for key in ("head_epochs", "head_batch_size", "head_learning_rate", "max_depth"):
+    _positive(config.dlsa[key], f"dlsa.{key}")
+  if not 0 < config.dlsa.proportion <= 1:
+    raise ValueError(f"config.dlsa.proportion must lie in (0, 1], got {config.dlsa.proportion}")
+  for key in ("num_epochs", "batch_size", "learning_rate", "num_clusters"):
+    _positive(config.dlsa.flow[key], f"dlsa.flow.{key}")
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ValueError naming the key and the fix for an invalid config value."""
+  _validate_names(config)
+  _validate_numbers(config)
   _choice(config.dataset.name, DATASETS, "dataset.name")
   _choice(config.dataset.source, SOURCES, "dataset.source")
   _choice(config.dataset.profile, ("exp", "step"), "dataset.profile")
   _choice(config.dataset.val_mode, ("unused", "reserve", "none"), "dataset.val_mode")
-  _choice(config.sampler, ("instance", "class_balanced", "sqrt"), "sampler")
   _choice(config.optimizer.schedule, ("multistep", "cosine", "constant"), "optimizer.schedule")
   _choice(config.augment.kind, ("pad_crop_flip", "random_resized_crop"), "augment.kind")
   _choice(config.train.select, ("best_val", "last"), "train.select")
@@ -298,7 +417,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
                      "in [0, 10] (timm's levels)")
   _validate_soft_targets(config)
   _validate_aux(config)
-  _choice(config.loss.reweight, ("none", "cb", "drw"), "loss.reweight")
+  _choice(config.loss.reweight, losses.REWEIGHTS, "loss.reweight")
   _choice(config.decoupled.method, ("crt", "lws", "tau_norm", "ncm", "posthoc", "ride_router"),
           "decoupled.method")
   if config.stage == "decoupled" and not config.decoupled.stage1_workdir:

@@ -46,13 +46,14 @@ def local_eval_batches(split, global_batch: int, process_index: int = 0,
 def evaluate_split(eval_step: Callable, state: Any, split, class_counts: np.ndarray,
                    mesh: jax.sharding.Mesh, batch_size: int) -> dict[str, Any]:
   """Runs the jitted `eval_step` over a whole split and returns `metrics.summarize` output."""
+  metrics_lib.check_labels(split.labels, len(class_counts), "evaluation split")
   global_batch = eval_batch_size(batch_size)
   sums = None
   for local in local_eval_batches(split, global_batch, jax.process_index(),
                                   jax.process_count()):
     batch_sums = eval_step(state, sharding.global_batch(mesh, local))
     sums = metrics_lib.add_sums(sums, jax.device_get(batch_sums))
-  return metrics_lib.summarize(sums, class_counts)
+  return metrics_lib.summarize(sums, class_counts, num_examples=len(split))
 
 
 def collect_split(step_fn: Callable, state: Any, split, mesh: jax.sharding.Mesh,

@@ -11,42 +11,89 @@ command again resumes from the latest checkpoint in the workdir.
 from __future__ import annotations
 
 import logging as logging_std
+import os
+import sys
 
 from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from ltjax import checkpoint
 from ltjax import sharding
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Path to a config file (optionally `path.py:arg`).", lock_config=True)
+# Errors that ltjax raises for bad input (a config value, a file, a diverged run): the CLI
+# prints their message alone. Anything else keeps its traceback.
+USER_ERRORS = (ValueError, FileNotFoundError, PermissionError, FloatingPointError,
+               checkpoint.CorruptCheckpointError)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and results.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
-class _QuietLibraries(logging_std.Filter):
-  """Drops the INFO chatter of Orbax and absl-using libraries so progress lines stand out."""
+# The directory of this package's own modules. absl sends every library's records through one
+# logger ("absl"), so the logger name cannot tell ltjax from Orbax; the module's file can. A
+# substring such as "/ltjax/" cannot either: a checkout named ltjax holds its venv, Orbax and
+# all, under that path.
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+class QuietLibraries(logging_std.Filter):
+  """Keeps warnings and errors from everyone, INFO only from ltjax's own modules."""
+
+  def __init__(self, package_dir: str = _PACKAGE_DIR):
+    super().__init__()
+    self.package_dir = package_dir
 
   def filter(self, record):
-    return record.levelno >= logging_std.WARNING or "/ltjax/" in record.pathname
+    if record.levelno >= logging_std.WARNING:
+      return True
+    return os.path.abspath(record.pathname).startswith(self.package_dir)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.INFO)
-  logging.get_absl_handler().addFilter(_QuietLibraries())
+  logging.get_absl_handler().addFilter(QuietLibraries())
+  config = _CONFIG.value
+  if config.stage not in STAGES:
+    raise app.UsageError(f"config.stage={config.stage!r} is not a stage; choose one of "
+                         f"{list(STAGES)} (--config.stage=train)")
   sharding.maybe_initialize_distributed()  # before any other JAX call
   import jax  # pylint: disable=g-import-not-at-top
-  from ltjax import stage2  # pylint: disable=g-import-not-at-top
-  from ltjax.dlsa import stage as dlsa_stage  # pylint: disable=g-import-not-at-top
-  from ltjax import train  # pylint: disable=g-import-not-at-top
   logging.info("JAX %s, process %d/%d, devices: %s", jax.__version__, jax.process_index(),
                jax.process_count(), jax.devices())
-  stages = {"train": train.train_and_evaluate, "decoupled": stage2.run,
-            "dlsa": dlsa_stage.run}
-  stages[_CONFIG.value.stage](_CONFIG.value, _WORKDIR.value)
+  try:
+    STAGES[config.stage]()(config, _WORKDIR.value)
+  except USER_ERRORS as e:
+    if os.environ.get("LTJAX_TRACEBACK"):
+      raise
+    # A bad input is reported as its one sentence (which names the input and the fix).
+    print(f"ltjax: error: {type(e).__name__}: {e}\n(set LTJAX_TRACEBACK=1 for the traceback)",
+          file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def _train_stage():
+  from ltjax import train  # pylint: disable=g-import-not-at-top  (after distributed init)
+  return train.train_and_evaluate
+
+
+def _decoupled_stage():
+  from ltjax import stage2  # pylint: disable=g-import-not-at-top
+  return stage2.run
+
+
+def _dlsa_stage():
+  from ltjax.dlsa import stage as dlsa_stage  # pylint: disable=g-import-not-at-top
+  return dlsa_stage.run
+
+
+# config.stage -> a loader of its entry point `run(config, workdir)`. The entry points import
+# JAX, so they load only after `jax.distributed` has been initialised.
+STAGES = {"train": _train_stage, "decoupled": _decoupled_stage, "dlsa": _dlsa_stage}
 
 
 def run():

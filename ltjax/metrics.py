@@ -78,12 +78,36 @@ def _mean_or_none(values: np.ndarray) -> float | None:
   return float(np.mean(values)) if values.size else None
 
 
-def summarize(sums: dict[str, Any], class_counts: np.ndarray) -> dict[str, Any]:
+def check_labels(labels, num_classes: int, what: str = "evaluation") -> None:
+  """Raises ValueError unless every label is an integer in [0, num_classes).
+
+  `eval_sums` one-hots the labels, so a label outside the range would silently leave both the
+  numerator and the denominator of every metric: it must be caught on the host first.
+  """
+  labels = np.asarray(labels)
+  if labels.size == 0:
+    return
+  if not np.issubdtype(labels.dtype, np.integer):
+    if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
+      raise ValueError(f"{what} labels must be integer class ids, got dtype {labels.dtype}; "
+                       "pass the class index of each example")
+  low, high = labels.min(), labels.max()
+  if low < 0 or high >= num_classes:
+    bad = int(np.sum((labels < 0) | (labels >= num_classes)))
+    raise ValueError(f"{what} labels lie in [{low}, {high}] but there are {num_classes} "
+                     f"classes ({bad} of {labels.size} labels outside [0, {num_classes})); "
+                     "fix the labels or the number of classes (logits' last dimension)")
+
+
+def summarize(sums: dict[str, Any], class_counts: np.ndarray,
+              num_examples: int | None = None) -> dict[str, Any]:
   """The reported metrics from accumulated sums.
 
   Args:
     sums: accumulated `eval_sums` output.
     class_counts: (C,) training images per class (defines the buckets).
+    num_examples: when given, the number of examples that went in; a mismatch with the
+      counted examples means labels outside [0, C) were dropped, and raises.
 
   Returns:
     dict with `top1`, `many`, `medium`, `few` (None when the bucket has no evaluated class),
@@ -95,6 +119,10 @@ def summarize(sums: dict[str, Any], class_counts: np.ndarray) -> dict[str, Any]:
   total = count.sum()
   if total == 0:
     raise ValueError("no evaluation examples: the split is empty")
+  if num_examples is not None and int(round(total)) != int(num_examples):
+    raise ValueError(f"{int(num_examples) - int(round(total))} of {num_examples} evaluation "
+                     f"examples have a label outside [0, {len(count)}) and were not counted; "
+                     "fix the labels or the number of classes")
   evaluated = count > 0
   per_class = np.where(evaluated, correct / np.maximum(count, 1), np.nan)
   out = {"top1": float(correct.sum() / total), "num_examples": int(total)}
@@ -120,11 +148,19 @@ def summarize(sums: dict[str, Any], class_counts: np.ndarray) -> dict[str, Any]:
 def evaluate_logits(logits, labels, class_counts, chunk: int = 8192) -> dict[str, Any]:
   """One-call evaluation of a full set of logits (notebooks, stage 2): `summarize` of the
   `eval_sums`, accumulated over chunks of `chunk` rows to bound memory."""
+  logits, labels = np.asarray(logits), np.asarray(labels)
+  if logits.ndim != 2 or logits.shape[0] != labels.shape[0]:
+    raise ValueError(f"logits must be (N, C) with N = len(labels); got logits {logits.shape} "
+                     f"and labels {labels.shape}")
+  check_labels(labels, logits.shape[-1])
+  if len(class_counts) != logits.shape[-1]:
+    raise ValueError(f"class_counts has {len(class_counts)} classes but the logits have "
+                     f"{logits.shape[-1]}; pass the training counts of the same classes")
   sums = None
   for start in range(0, len(labels), chunk):
     sums = add_sums(sums, eval_sums(jnp.asarray(logits[start:start + chunk]),
                                     jnp.asarray(labels[start:start + chunk])))
-  return summarize(sums, class_counts)
+  return summarize(sums, class_counts, num_examples=len(labels))
 
 
 def class_bins(class_counts: np.ndarray, num_bins: int) -> np.ndarray:

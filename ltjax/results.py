@@ -62,6 +62,19 @@ def write_json_atomically(path: str, payload: dict[str, Any]) -> None:
     raise
 
 
+def ensure_writable_dir(directory: str) -> None:
+  """Creates `directory` if needed and proves it writable, so a run fails at start, not after
+  its first epoch, when it cannot write its checkpoints and results."""
+  try:
+    os.makedirs(directory, exist_ok=True)
+    fd, probe = tempfile.mkstemp(dir=directory, prefix=".write_probe")
+    os.close(fd)
+    os.remove(probe)
+  except OSError as e:
+    raise PermissionError(f"cannot write to the workdir {directory!r} ({e.strerror}); choose a "
+                          "--workdir you can write to") from e
+
+
 def write_predictions(workdir: str, labels, predictions, confidence) -> None:
   """`<workdir>/test_predictions.npz`: labels, argmax predictions and max-softmax confidence
   of the test split (read by `ltjax.report` for the confusion and reliability pictures)."""

@@ -7,6 +7,7 @@ library function so notebooks and tests call it directly.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import signal
 import time
@@ -44,7 +45,9 @@ def _data_position(step: int, sampler: samplers.IndexSampler, config,
   position = {"step": int(step), "epoch": epoch, "batch_in_epoch": batch,
               "steps_per_epoch": sampler.steps_per_epoch, "sampler": config.sampler,
               "seed": config.seed, "train_size": int(len(sampler.labels)),
-              "pool_size": int(sampler.pool_size)}
+              "pool_size": int(sampler.pool_size),
+              # what the checkpoint was trained under, checked when it is resumed
+              "config": config_lib.result_fingerprint(config)}
   if auxiliary:  # the checkpoint says what auxiliary data it was trained with
     position["aux_classes"] = auxiliary["num_classes"]
     position["aux_images_per_epoch"] = auxiliary["images_per_epoch"]
@@ -64,6 +67,68 @@ def _check_resume_position(saved: dict[str, Any], expected: dict[str, Any], work
           f"the checkpoint in {workdir} was written with {key}={saved.get(key)!r}, but this "
           f"config gives {expected.get(key)!r}; resume with the original config or use a fresh "
           "--workdir")
+
+
+def _check_resume_config(saved: dict[str, Any], config, workdir: str) -> dict[str, Any]:
+  """Refuses a checkpoint written under another result-affecting config (naming the keys),
+  unless train.allow_config_change; returns the accepted changes ({} when none)."""
+  if "config" not in saved:
+    logging.warning("the checkpoint in %s predates config fingerprints: its config cannot be "
+                    "checked against this one", workdir)
+    return {}
+  changes = config_lib.fingerprint_changes(saved["config"],
+                                           config_lib.result_fingerprint(config))
+  if not changes:
+    return {}
+  listed = ", ".join(f"{k}: {v['old']!r} -> {v['new']!r}" for k, v in changes.items())
+  if not config.train.allow_config_change:
+    raise ValueError(
+        f"the checkpoint in {workdir} was trained under another config ({listed}); rerun with "
+        "the original values, use a fresh --workdir, or pass "
+        "--config.train.allow_config_change=True to continue under the new values (recorded "
+        "in results.json)")
+  logging.warning("continuing the checkpoint in %s under a changed config: %s", workdir, listed)
+  return changes
+
+
+def _record_config_change(workdir: str, step: int, changes: dict[str, Any]) -> list:
+  """Appends an accepted change to <workdir>/config_changes.json; returns the whole history."""
+  path = os.path.join(workdir, "config_changes.json")
+  history = _config_change_history(workdir)
+  history.append({"resumed_at_step": int(step), "changes": changes})
+  if jax.process_index() == 0:
+    results_lib.write_json_atomically(path, {"history": history})
+  return history
+
+
+def _config_change_history(workdir: str) -> list:
+  path = os.path.join(workdir, "config_changes.json")
+  if not os.path.exists(path):
+    return []
+  with open(path, encoding="utf-8") as f:
+    return json.load(f)["history"]
+
+
+class TrainingDiverged(FloatingPointError):
+  """The training loss or the parameters became non-finite."""
+
+
+def _diverged(what: str, step: int, lr: float, ckpt: checkpoint.Checkpointer) -> TrainingDiverged:
+  """The divergence error, naming the step, the lr and the last good checkpoint."""
+  ckpt.wait()  # a save in flight holds a state from before the divergence: let it land
+  last = ckpt.latest.latest_step()
+  where = ("no checkpoint was written before it" if last is None else
+           f"the last good checkpoint, {os.path.join(str(ckpt.latest.directory), str(last))} "
+           f"(step {last}), is intact")
+  return TrainingDiverged(
+      f"training diverged: {what} at step {step} (learning rate {lr:.4g}); {where}. Lower "
+      "optimizer.learning_rate (or check the data) and rerun, with a fresh --workdir or with "
+      "--config.train.allow_config_change=True to continue from that checkpoint")
+
+
+@jax.jit
+def _all_finite(tree) -> jax.Array:
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
 class _Progress:
@@ -86,12 +151,11 @@ class _Progress:
             f"loss {m['loss']:.4f} | acc {100 * m['accuracy']:.1f}% | lr {m['learning_rate']:.4g}")
 
 
-def _log_train_metrics(step, m, row, progress, log):
+def _log_train_metrics(step, m, row, progress, log, ckpt):
   """Logs one step's metrics; `row` picks the step out of a multi-step dispatch's stack."""
   m = {k: float(v if row is None else v[row]) for k, v in jax.device_get(m).items()}
   if not np.isfinite(m["loss"]):
-    raise FloatingPointError(f"the training loss became {m['loss']} at step {step}; lower "
-                             "optimizer.learning_rate or check the data")
+    raise _diverged(f"the training loss became {m['loss']}", step, m["learning_rate"], ckpt)
   rate = progress.rate(step)
   logging.info(progress.line(step, rate, m))
   log.write(step, {f"train/{k}": v for k, v in m.items()} | {"train/steps_per_sec": rate})
@@ -146,7 +210,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     The results dict written to results.json.
   """
   config_lib.validate(config)
-  os.makedirs(workdir, exist_ok=True)
+  results_lib.ensure_writable_dir(workdir)
   mesh = sharding.make_data_mesh()
   sharding.check_batch_size(config.train.batch_size)
   splits = datasets.build_splits(config)
@@ -203,10 +267,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       if not os.path.isabs(pretrained):
         pretrained = os.path.join(config_lib.data_dir(config), pretrained)
       state = _load_pretrained(pretrained, state, tx, state_sharding)
+    config_history = []
   else:
     state, position = restored
     _check_resume_position(
         position, _data_position(position["step"], sampler, config, aux_info), workdir)
+    changes = _check_resume_config(position, config, workdir)
+    config_history = (_record_config_change(workdir, position["step"], changes) if changes
+                      else _config_change_history(workdir))
   start_step = int(jax.device_get(state.step))
   if start_step:
     logging.info("resumed at step %d (epoch %d)", start_step, start_step // steps_per_epoch)
@@ -293,7 +361,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       idx = sharding.global_batch(mesh, {"i": np.stack(indices).astype(np.int32)}, axis=1)["i"]
       state, step_metrics = train_steps(state, train_data, idx, train_rng, teacher_variables)
     for entry in pending:
-      _log_train_metrics(*entry, progress, log)
+      _log_train_metrics(*entry, progress, log, ckpt)
     pending = [(step + i + 1, step_metrics, i if count > 1 else None) for i in range(count)
                if (step + i + 1) % config.train.log_every_steps == 0]
     if step < config.debug.kill_at_step <= step + count:
@@ -304,8 +372,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     # End of an epoch: validate, keep the best, checkpoint for resume.
     done_epochs, last = epoch + 1, step == total_steps
     for entry in pending:
-      _log_train_metrics(*entry, progress, log)
+      _log_train_metrics(*entry, progress, log, ckpt)
     pending = []
+    if not bool(_all_finite(state.params)):  # a divergence between logged steps
+      raise _diverged("the parameters became non-finite", step,
+                      float(schedule(step - 1)), ckpt)
     if splits.val is not None and (done_epochs % config.train.eval_every_epochs == 0 or last):
       val = run_eval(state, splits.val)
       logging.info("epoch %d: val top1 %.2f%% (many %s / medium %s / few %s)", done_epochs,
@@ -317,6 +388,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       ckpt.save_if_best(step, state, val["top1"])
     if done_epochs % config.train.checkpoint_every_epochs == 0 or last:
       ckpt.save(step, state, _data_position(step, sampler, config, aux_info))
+      if step == config.debug.kill_during_save_at_step:
+        os.kill(os.getpid(), signal.SIGKILL)  # fault injection: the write is in flight
   ckpt.wait()
   if host_stream is not None:
     host_stream.close()  # stops grain's workers, after the last checkpoint write has finished
@@ -354,6 +427,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   }
   if aux_info:
     out["auxiliary"] = aux_info
+  if config_history:
+    out["config_changes"] = config_history
   if jax.process_index() == 0:
     results_lib.write_json_atomically(os.path.join(workdir, "results.json"), out)
     results_lib.write_predictions(workdir, splits.test.labels, test_predictions["prediction"],

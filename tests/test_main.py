@@ -71,6 +71,22 @@ def test_kill_and_resume_matches_an_uninterrupted_run(tmp_path, config):
                              np.concatenate([np.ravel(v) for v in _leaves(params_b)]),
                              rtol=1e-6, atol=1e-7)
 
+  if config == SMOKE:
+    # SIGKILL while the asynchronous write of step 9's checkpoint is in flight: the half-written
+    # step is ignored and the run resumes from step 6, to the same result.
+    mid_save = tmp_path / "mid_save"
+    proc = run(mid_save, *common, "--config.debug.kill_during_save_at_step=9")
+    assert proc.returncode == -signal.SIGKILL
+    entries = sorted(os.listdir(mid_save / "checkpoints"))
+    assert "9" not in entries and any(e.startswith("9.") for e in entries), entries
+    proc = run(mid_save, *common)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "resumed at step 6" in proc.stderr
+    c = _results(mid_save)
+    for split in ("val", "test"):
+      assert a[split]["per_class"] == c[split]["per_class"]
+      np.testing.assert_allclose(a[split]["nll"], c[split]["nll"], rtol=1e-6)
+
   # Running the finished command again trains nothing more and rewrites the same results.
   proc = run(resumed, *common)
   assert proc.returncode == 0

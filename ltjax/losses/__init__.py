@@ -45,6 +45,8 @@ REWEIGHTS = ("none", "cb", "drw")
 MULTI_EXPERT_LOSSES = ("ride",)
 # Batch objectives over target + auxiliary classes (category extrapolation).
 SILENCING_LOSSES = ("neighbor_silencing",)
+# Every valid `loss.name`.
+ALL_LOSSES = (*LOSSES, *MULTI_EXPERT_LOSSES, *SILENCING_LOSSES)
 
 
 def soft_target_tau(loss_config: ml_collections.ConfigDict) -> float:

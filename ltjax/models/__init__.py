@@ -63,6 +63,27 @@ def build_model(name: str, num_classes: int, **kwargs: Any) -> nn.Module:
   return MODELS[name](num_classes=num_classes, **kwargs)
 
 
+def has_field(name: str, field: str) -> bool:
+  """Whether registered model `name` has the module field `field` (e.g. "normed_classifier")."""
+  return hasattr(build_model(name, num_classes=2), field)
+
+
+def models_with_field(field: str) -> list[str]:
+  """The registered models that have module field `field`."""
+  return [name for name in sorted(MODELS) if has_field(name, field)]
+
+
+def is_multi_expert(name: str) -> bool:
+  """Whether model `name` is a multi-expert (RIDE) model: it has a number of experts and
+  returns each expert's logits in features["expert_logits"]."""
+  return has_field(name, "num_experts")
+
+
+def multi_expert_names() -> list[str]:
+  """The registered multi-expert models."""
+  return models_with_field("num_experts")
+
+
 def config_kwargs(model_config) -> dict[str, Any]:
   """Module fields set by `config.model` beyond its name (only those that differ from the
   defaults, so models without such a field still build)."""
@@ -78,4 +99,5 @@ def config_kwargs(model_config) -> dict[str, Any]:
   return kwargs
 
 
-__all__ = ["MODELS", "build_model", "config_kwargs", "CifarResNet", "ResNet", "SmallCNN"]
+__all__ = ["MODELS", "build_model", "config_kwargs", "has_field", "is_multi_expert",
+           "models_with_field", "multi_expert_names", "CifarResNet", "ResNet", "SmallCNN"]
