@@ -24,6 +24,7 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+from ltjax import metrics  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 VARIANTS = {  # name: depth, flow kind, what the cluster-aided classifier sees as z
     "dlsa-depth1-maf-x": {"max_depth": 1, "flow.kind": "maf", "cac_input": "x"},
@@ -52,7 +53,8 @@ def _ms(values):
   values = [v for v in values if v is not None]
   if not values:
     return "empty"
-  return f"{100 * np.mean(values):.2f} ± {100 * np.std(values):.2f}"
+  mean, std = metrics.mean_and_std(values)
+  return f"{100 * mean:.2f}" if std is None else f"{100 * mean:.2f} ± {100 * std:.2f}"
 
 
 def main():
@@ -97,7 +99,8 @@ def main():
            f"Written {datetime.datetime.now():%Y-%m-%d %H:%M} on {platform.node()} "
            f"({platform.machine()}, {os.cpu_count()} cores).", "", "Command:", "", "```",
            "python " + " ".join(sys.argv), "```", "",
-           f"Test accuracy (%), mean ± std over seeds {seeds}; every head selected on the "
+           f"Test accuracy (%), mean ± std over seeds {seeds} (sample std, ddof=1); every "
+           "head selected on the "
            "validation split.", "",
            "| classifier | top-1 | many | medium | few | ECE | s / run |",
            "|---|---|---|---|---|---|---|"]

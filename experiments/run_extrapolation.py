@@ -67,7 +67,7 @@ def main():
             f"({platform.processor() or platform.machine()}, {os.cpu_count()} cores).\n\n"
             "Command:\n\n```\npython " + " ".join(sys.argv) + "\n```\n\n"
             "Test accuracy (%) on the target classes of the validation-selected weights, "
-            "mean ± std over training seeds (subset seed 0).\n\n")
+            "mean ± std over training seeds (sample std, ddof=1; subset seed 0).\n\n")
   text = (header + run_seeds.table(rows, {k: "" for k in rows}).replace("| config |",
                                                                         "| variant |")
           + "\n\n" + "\n".join(notes) + "\n")

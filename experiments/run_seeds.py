@@ -27,6 +27,8 @@ import time
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+from ltjax import metrics  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def _name(config_path: str) -> str:
@@ -68,7 +70,8 @@ def _cell(values) -> str:
   if not values:
     return "empty"
   pct = 100 * np.asarray(values)
-  return f"{pct.mean():.2f} ± {pct.std(ddof=1):.2f}" if len(pct) > 1 else f"{pct[0]:.2f}"
+  mean, std = metrics.mean_and_std(pct)
+  return f"{mean:.2f}" if std is None else f"{mean:.2f} ± {std:.2f}"
 
 
 def table(rows: dict[str, list[dict]], references: dict[str, str]) -> str:
@@ -118,7 +121,7 @@ def main():
             f"({platform.processor() or platform.machine()}, {os.cpu_count()} cores).\n\n"
             "Command:\n\n```\npython " + " ".join(sys.argv) + "\n```\n\n"
             "Test accuracy (%) of the validation-selected weights, mean ± std over seeds "
-            "(training seed only; subset seed 0).\n\n")
+            "(sample std, ddof=1; training seed only; subset seed 0).\n\n")
   write_report(args.out, header + table(rows, {p: _reference(p) for p in rows}) + "\n")
 
 

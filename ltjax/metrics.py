@@ -74,6 +74,19 @@ def bucket_of_classes(class_counts: np.ndarray, many_threshold: int = MANY_THRES
   }
 
 
+# Spread over seeds: the sample standard deviation (ddof=1), everywhere ltjax reports one.
+SEED_STD_DDOF = 1
+
+
+def mean_and_std(values) -> tuple[float, float | None]:
+  """(mean, sample std with ddof=1) of per-seed values; std is None for a single value."""
+  values = np.asarray(values, np.float64)
+  if values.size == 0:
+    raise ValueError("mean_and_std of no values")
+  std = float(np.std(values, ddof=SEED_STD_DDOF)) if values.size > 1 else None
+  return float(np.mean(values)), std
+
+
 def _mean_or_none(values: np.ndarray) -> float | None:
   return float(np.mean(values)) if values.size else None
 
