@@ -201,6 +201,16 @@ class ImageFolderSplit:
     if not os.path.exists(path):
       rel = os.path.relpath(path, self.root)
       path = resolve_path(self.root, rel)
+    try:
+      return self._decode(path)
+    except FileNotFoundError:
+      raise
+    except (OSError, SyntaxError, ValueError) as e:  # PIL's errors for damaged files
+      raise ValueError(f"{path} (listed in {self.list_file}) cannot be decoded as an image "
+                       f"({type(e).__name__}: {e}); replace the file or remove its line from "
+                       "the list") from e
+
+  def _decode(self, path: str) -> np.ndarray:
     with Image.open(path) as img:
       img = img.convert("RGB")
       w, h = img.size

@@ -154,3 +154,17 @@ def test_subset_and_pickle(dataset):
   np.testing.assert_array_equal(sub.gather([1]), split.gather([0]))
   clone = pickle.loads(pickle.dumps(split))  # Executor is not carried.
   np.testing.assert_array_equal(clone.gather([1]), split.gather([1]))
+
+
+def test_a_damaged_image_names_its_file_and_list(dataset):
+  root, lst = dataset
+  jpeg = os.path.join(root, "train/c1/b.jpg")
+  with open(jpeg, "rb") as f:
+    head = f.read(40)
+  with open(jpeg, "wb") as f:
+    f.write(head)  # a truncated JPEG, as an interrupted copy leaves it
+  split = image_folder.ImageFolderSplit(root, lst, image_size=8, num_classes=3)
+  assert split.gather([0]).shape == (1, 8, 8, 3)
+  with pytest.raises(ValueError, match=r"train/c1/b\.jpg \(listed in .*list\.txt\) cannot be "
+                     r"decoded as an image .*replace the file or remove its line from the list"):
+    split.gather([1])
