@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ltjax import feature_cache
 from ltjax.data import samplers
 
 ABSENT_LOGIT = -1e4  # logit of a masked (absent) class in assembled outputs: probability ~ 0
@@ -113,6 +114,24 @@ def predict_logits(params, inputs: HeadInputs, kind: str = "linear", scale: floa
   return logits
 
 
+def _check_head_data(inputs: HeadInputs, labels, num_classes: int) -> np.ndarray:
+  """The labels as class ids; raises ValueError (naming the array) for non-finite inputs, labels
+  outside [0, num_classes) or a row count that is not the labels' (arrays from a notebook)."""
+  where = "dlsa train_head"
+  labels = feature_cache.check_labels(labels, where, num_classes)
+  if not len(labels):
+    raise ValueError(f"{where}: no training samples (0 labels); pass at least one")
+  for name in ("x", "z", "cluster"):
+    value = getattr(inputs, name)
+    if value is not None and len(value) != len(labels):
+      raise ValueError(f"{where}: inputs.{name} has {len(value)} rows but labels has "
+                       f"{len(labels)}; both must hold the same samples")
+  arrays = {f"inputs.{k}": getattr(inputs, k) for k in ("x", "z", "prior")
+            if getattr(inputs, k) is not None}
+  feature_cache.check_finite(arrays, where)
+  return labels
+
+
 def train_head(inputs: HeadInputs, labels: np.ndarray, num_classes: int, *, log_prior,
                mask: np.ndarray | None = None, kind: str = "linear", scale: float = 16.0,
                num_epochs: int = 150, batch_size: int = 128, learning_rate: float = 1e-2,
@@ -138,8 +157,12 @@ def train_head(inputs: HeadInputs, labels: np.ndarray, num_classes: int, *, log_
 
   Returns:
     (params, history): history lists {"epoch", "loss", "select"} per evaluation.
+
+  Raises:
+    ValueError: before any training, for non-finite inputs, labels outside [0, num_classes) or
+      rows that are not the labels'.
   """
-  labels = np.asarray(labels)
+  labels = _check_head_data(inputs, labels, num_classes)
   n = len(labels)
   params = init_head(jax.random.key(seed), inputs, num_classes, kind)
   dev = _device_inputs(inputs)

@@ -13,13 +13,14 @@ not condense these into one "feature score" (the paper's exact metric is not kno
 
 from __future__ import annotations
 
-import json
 import os
 
 from absl import app
 from absl import flags
 from ml_collections import config_flags
 import numpy as np
+
+from ltjax import results as results_lib
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "a DLSA config file",
                                           lock_config=True)
@@ -78,22 +79,26 @@ def plot(result: dict, path: str) -> None:
   plt.close(fig)
 
 
-def main(argv):
-  del argv
+def write_report(config, paths: list[str], out: str) -> str:
+  """Runs DLSA on each feature set in `paths` and writes `<out>/<i>_<name>.{json,md,png}` and
+  `<out>/summary.md`; returns the summary text. Every feature set is loaded and checked
+  before any of them is run, so a bad one fails the command before any work."""
+  from ltjax.dlsa import features as features_lib  # pylint: disable=g-import-not-at-top
   from ltjax.dlsa import stage  # pylint: disable=g-import-not-at-top
-  if not _FEATURES.value:
-    raise app.UsageError("give at least one --features")
-  out = _OUT.value
+  if len(paths) > 1:  # a single set is checked by its own run, before any training
+    for path in paths:
+      features_lib.load(path, val_holdout_fraction=config.dlsa.val_holdout_fraction,
+                        seed=config.seed)
   os.makedirs(out, exist_ok=True)
   summary = ["| features | DLSA top-1 | control top-1 | stage-1 top-1 | gain over control | "
              "gain over stage-1 |", "|---|---|---|---|---|---|"]
-  for i, path in enumerate(_FEATURES.value):
-    result = stage.evaluate_features(_CONFIG.value, path)
+  for i, path in enumerate(paths):
+    result = stage.evaluate_features(config, path)
     for key in ("_test_route", "_test_logits", "_test_labels"):
       result.pop(key)
     name = f"{i}_{os.path.basename(os.path.normpath(path))}"
-    with open(os.path.join(out, f"{name}.json"), "w") as f:
-      json.dump(result, f, indent=1, default=float)
+    # Strict JSON: a non-finite number becomes null with its reason under "null_reasons".
+    results_lib.write_json_atomically(os.path.join(out, f"{name}.json"), result)
     plot(result, os.path.join(out, f"{name}.png"))
     top1 = result["test"]["top1"]
     control = result["baselines"]["control_bsm_linear"]["test"]["top1"]
@@ -108,7 +113,14 @@ def main(argv):
   text = "\n".join(summary) + "\n"
   with open(os.path.join(out, "summary.md"), "w") as f:
     f.write(text)
-  print(text)
+  return text
+
+
+def main(argv):
+  del argv
+  if not _FEATURES.value:
+    raise app.UsageError("give at least one --features")
+  print(write_report(_CONFIG.value, _FEATURES.value, _OUT.value))
 
 
 if __name__ == "__main__":

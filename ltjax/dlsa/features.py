@@ -11,15 +11,26 @@ Accepted layouts of `config.dlsa.features` (a directory):
     Needs h5py (`pip install -e .[h5]`).
 With no validation split, a class-stratified `val_holdout_fraction` of the training features is
 held out for selection (ltjax never selects on test).
+
+Every split is checked when it is read (`feature_cache.check_split`: readable, non-empty, rows
+matching the labels, finite, integer labels), and the splits against each other (one feature
+dimension; labels below the class count of `class_counts` when the features carry them), so a
+bad input stops the run before any training with one line naming the file and the fix.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 import numpy as np
 
 from ltjax import feature_cache
+
+NPZ_FORMAT = "numpy.savez(path, features=(N, D) floats, labels=(N,) ints)"
+H5_FORMAT = "h5py: datasets 'features' (N, D) and 'labels' (N,)"
+REWRITE_NPZ = f"rewrite it with {NPZ_FORMAT}"
+REWRITE_H5 = f"rewrite it with {H5_FORMAT}"
 
 
 def _h5(path: str) -> dict[str, np.ndarray]:
@@ -28,21 +39,29 @@ def _h5(path: str) -> dict[str, np.ndarray]:
   except ImportError as e:
     raise ImportError(f"{path} is an h5 feature file; install h5py (pip install -e '.[h5]') or "
                       "convert it to npz (features, labels)") from e
-  with h5py.File(path, "r") as f:
-    if "features" not in f or not ({"labels", "label"} & set(f.keys())):
-      raise ValueError(f"{path} must hold datasets 'features' and 'labels' (or 'label'); it has "
-                       f"{sorted(f.keys())}")
-    labels = f["labels"][()] if "labels" in f else f["label"][()]
-    return {"features": np.asarray(f["features"][()], np.float32),
-            "labels": np.asarray(labels, np.int64)}
+  try:
+    with h5py.File(path, "r") as f:
+      if "features" not in f or not ({"labels", "label"} & set(f.keys())):
+        raise ValueError(f"{path} must hold datasets 'features' and 'labels' (or 'label'); it "
+                         f"has {sorted(f.keys())}; {REWRITE_H5}")
+      labels = f["labels"][()] if "labels" in f else f["label"][()]
+      arrays = {"features": np.asarray(f["features"][()], np.float32),
+                "labels": np.asarray(labels)}
+  except OSError as e:  # h5py's error for a truncated, corrupt or non-h5 file
+    reason = " ".join(str(e).split())
+    raise ValueError(f"{path} is not a readable h5 file (truncated or corrupt? {reason}); "
+                     f"{REWRITE_H5}") from e
+  arrays = feature_cache.check_split(arrays, path, REWRITE_H5)
+  # int64 labels, as the reference's loader returns them.
+  return {**arrays, "labels": np.asarray(arrays["labels"], np.int64)}
 
 
 def _npz(path: str) -> dict[str, np.ndarray]:
-  with np.load(path) as data:
-    if "features" not in data.files or "labels" not in data.files:
-      raise ValueError(f"{path} must hold arrays 'features' (N, D) and 'labels' (N,); it has "
-                       f"{data.files}")
-    return {k: data[k] for k in data.files}
+  data = feature_cache.read_npz(path, REWRITE_NPZ)
+  if "features" not in data or "labels" not in data:
+    raise ValueError(f"{path} must hold arrays 'features' (N, D) and 'labels' (N,); it has "
+                     f"{list(data)}; {REWRITE_NPZ}")
+  return feature_cache.check_split(data, path, REWRITE_NPZ)
 
 
 def holdout_split(train: dict, fraction: float, seed: int) -> tuple[dict, dict]:
@@ -61,40 +80,80 @@ def holdout_split(train: dict, fraction: float, seed: int) -> tuple[dict, dict]:
   return pick(keep), pick(val_idx)
 
 
+def num_classes(train: dict, val: dict | None, test: dict) -> int:
+  """C: the length of the features' `class_counts` when they carry them (an ltjax cache), and
+  at least 1 + the largest label of ANY split (a val-only class must not vanish)."""
+  splits = [s for s in (train, val, test) if s is not None]
+  from_labels = max(int(np.max(s["labels"])) + 1 for s in splits if len(s["labels"]))
+  counts = next((s["class_counts"] for s in splits if "class_counts" in s), None)
+  return from_labels if counts is None else max(from_labels, len(counts))
+
+
+def _layout(path: str) -> tuple[dict[str, str], Callable[[str, str], dict], str]:
+  """({split: file} of the splits present, reader(split, file), description) of the layout at
+  `path`; a missing train or test file raises FileNotFoundError naming it."""
+  join = lambda *names: os.path.join(path, *names)
+  if os.path.isdir(join("features")):
+    expected = {s: join("features", f"{s}.npz") for s in feature_cache.SPLITS}
+    read = lambda s, f: feature_cache.load_split(path, s)
+    what, fix = "ltjax feature cache", feature_cache.REWRITE_CACHE
+  elif os.path.exists(join("train.npz")) or os.path.exists(join("test.npz")):
+    expected = {s: join(f"{s}.npz") for s in feature_cache.SPLITS}
+    read = lambda s, f: _npz(f)
+    what, fix = "npz features", f"write it with {NPZ_FORMAT}"
+  elif os.path.exists(join("feature_train.h5")) or os.path.exists(join("feature_test.h5")):
+    # As the reference: without feature_test.h5, feature_val.h5 is the test set.
+    has_test = os.path.exists(join("feature_test.h5")) or not os.path.exists(
+        join("feature_val.h5"))
+    expected = {"train": join("feature_train.h5"),
+                "test": join("feature_test.h5" if has_test else "feature_val.h5")}
+    if has_test:
+      expected["val"] = join("feature_val.h5")
+    read = lambda s, f: _h5(f)
+    what, fix = "h5 features (reference layout)", f"write it with {H5_FORMAT}"
+  else:
+    raise FileNotFoundError(
+        f"no features found in {path}: expected a features/ cache (run stage 1 with "
+        "train.cache_features=True), train.npz/test.npz, or feature_train.h5/feature_test.h5")
+  for split in ("train", "test"):
+    if not os.path.exists(expected[split]):
+      raise FileNotFoundError(f"{expected[split]} is missing: DLSA needs a train and a test "
+                              f"split (val is optional); {fix}")
+  return {s: f for s, f in expected.items() if os.path.exists(f)}, read, what
+
+
+def _check_together(splits: dict[str, dict], files: dict[str, str]) -> None:
+  """One feature dimension for all splits; labels below C when `class_counts` fix C."""
+  dim = splits["train"]["features"].shape[1]
+  for name, split in splits.items():
+    if split["features"].shape[1] != dim:
+      raise ValueError(f"{files[name]}: {name} features have dimension "
+                       f"{split['features'].shape[1]} but train ({files['train']}) has {dim}; "
+                       "all splits must come from one backbone (re-extract them together)")
+  with_counts = [n for n in splits if "class_counts" in splits[n]]
+  if with_counts:
+    owner = with_counts[0]
+    count = len(splits[owner]["class_counts"])
+    for name, split in splits.items():
+      feature_cache.check_labels(split["labels"], files[name], count,
+                                 f"the 'class_counts' of {files[owner]}")
+
+
 def load(path: str, *, val_holdout_fraction: float = 0.1, seed: int = 0
          ) -> tuple[dict, dict | None, dict, str]:
-  """(train, val, test, description) from one of the layouts above."""
+  """(train, val, test, description) from one of the layouts above (all checked)."""
   if not path:
     raise ValueError("config.dlsa.features is empty: set it to a stage-1 workdir (with a "
                      "features/ cache) or a folder of train/test npz or h5 features")
   if not os.path.isdir(path):
-    raise FileNotFoundError(f"config.dlsa.features={path!r} is not a directory")
-  if os.path.isdir(os.path.join(path, "features")):
-    train, val, test = (feature_cache.load_split(path, s) for s in ("train", "val", "test"))
-    what = "ltjax feature cache"
-  elif os.path.exists(os.path.join(path, "train.npz")):
-    load_opt = lambda s: (_npz(os.path.join(path, f"{s}.npz"))
-                          if os.path.exists(os.path.join(path, f"{s}.npz")) else None)
-    train, val, test = load_opt("train"), load_opt("val"), load_opt("test")
-    what = "npz features"
-  elif os.path.exists(os.path.join(path, "feature_train.h5")):
-    has_test = os.path.exists(os.path.join(path, "feature_test.h5"))
-    train = _h5(os.path.join(path, "feature_train.h5"))
-    test = _h5(os.path.join(path, "feature_test.h5" if has_test else "feature_val.h5"))
-    val = (_h5(os.path.join(path, "feature_val.h5"))
-           if has_test and os.path.exists(os.path.join(path, "feature_val.h5")) else None)
-    what = "h5 features (reference layout)"
-  else:
-    raise FileNotFoundError(
-        f"no features found in {path}: expected a features/ cache, train.npz/test.npz, or "
-        "feature_train.h5/feature_test.h5")
-  if train is None or test is None:
-    raise FileNotFoundError(f"{path}: both a train and a test split are needed")
+    raise FileNotFoundError(f"config.dlsa.features={path!r} is not a directory: set it to a "
+                            "stage-1 workdir (with a features/ cache) or a folder of train/test "
+                            "npz or h5 features")
+  files, read, what = _layout(path)
+  splits = {s: read(s, f) for s, f in files.items()}
+  _check_together(splits, files)
+  train, val, test = splits["train"], splits.get("val"), splits["test"]
   if val is None and val_holdout_fraction > 0:
     train, val = holdout_split(train, val_holdout_fraction, seed)
     what += f", val held out from train ({val_holdout_fraction:.0%} per class)"
-  for name, split in (("train", train), ("val", val), ("test", test)):
-    if split is not None and split["features"].shape[1] != train["features"].shape[1]:
-      raise ValueError(f"{path}: {name} features have dimension {split['features'].shape[1]}, "
-                       f"train {train['features'].shape[1]}")
   return train, val, test, what

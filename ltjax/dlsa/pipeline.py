@@ -19,7 +19,8 @@ A stage whose filtered set is empty gets no head; a stage with fewer than `min_s
 remaining training samples ends the recursion early; samples that reach a head with no
 training data fall back to the balanced-softmax linear "control" classifier trained on all
 features (always trained: it is the baseline DLSA must beat). Nothing here raises for those
-cases.
+cases; bad inputs (non-finite features, labels outside [0, C), mismatched shapes, an empty
+train or test split) raise ValueError before any training.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 from absl import logging
 import numpy as np
 
+from ltjax import feature_cache
 from ltjax import metrics
 from ltjax.dlsa import classifiers
 from ltjax.dlsa import flow_training
@@ -80,10 +82,34 @@ def _log_prior(counts: np.ndarray, loss: str, absent: str) -> np.ndarray:
 def _bucket_make_up(labels: np.ndarray, class_counts: np.ndarray) -> dict[str, float | None]:
   """Share of the samples in `labels` from many / medium / few classes."""
   buckets = metrics.bucket_of_classes(class_counts)
-  out = {}
-  for name, classes in buckets.items():
-    out[name] = (float(np.isin(labels, classes).mean()) if len(labels) else None)
-  return out
+  # Each bucket is a boolean (C,) class mask: index it by label (np.isin against the mask
+  # would test whether a label equals 0 or 1).
+  return {name: (float(in_bucket[labels].mean()) if len(labels) else None)
+          for name, in_bucket in buckets.items()}
+
+
+def _check_splits(splits: dict[str, dict], num_classes: int) -> dict[str, dict]:
+  """The splits, labels as class ids; raises ValueError naming the split before any work for
+  non-finite features, rows that are not the labels', labels outside [0, C), feature dimensions
+  that disagree, an empty train or test split (val may be empty)."""
+  dim = np.shape(splits["train"]["features"])[-1]
+  checked = {}
+  for name, split in splits.items():
+    where = f"dlsa {name} split"
+    features = np.asarray(split["features"])
+    if features.ndim != 2 or features.shape[1] != dim:
+      raise ValueError(f"{where}: features have shape {features.shape} but train's are "
+                       f"(N, {dim}); all splits must come from one backbone (re-extract them "
+                       "together)")
+    labels = feature_cache.check_labels(split["labels"], where, num_classes)
+    if len(labels) != len(features):
+      raise ValueError(f"{where}: 'features' has {len(features)} rows but 'labels' has "
+                       f"{len(labels)}; both must hold the same samples")
+    if name != "val" and not len(labels):
+      raise ValueError(f"{where} is empty (0 rows); DLSA needs training and test samples")
+    feature_cache.check_finite({"features": features}, where)
+    checked[name] = {**split, "labels": labels}
+  return checked
 
 
 def _accuracy(logits: np.ndarray, labels: np.ndarray) -> float | None:
@@ -103,7 +129,7 @@ def run_pipeline(train: dict, val: dict | None, test: dict, num_classes: int, dc
 
   Args:
     train, val, test: {"features": (N, D), "labels": (N,)} (val may be None).
-    num_classes: C.
+    num_classes: C (every split's labels must lie in [0, C)).
     dc: the options.
     seed: flows, means, pair sampling and heads derive from it.
     base_logits: optional {"val", "test"} stage-1 logits, for the per-stage gain report.
@@ -114,9 +140,10 @@ def run_pipeline(train: dict, val: dict | None, test: dict, num_classes: int, dc
      "regular": its report, "control": the BSM linear classifier's {"val", "test"} logits,
      "selected_on": "val" | "test"}.
   """
-  dim = train["features"].shape[1]
-  val = _split_or_empty(val, dim)
-  splits = {"train": train, "val": val, "test": test}
+  dim = np.shape(train["features"])[-1]
+  splits = _check_splits({"train": train, "val": _split_or_empty(val, dim), "test": test},
+                         num_classes)
+  train, val, test = splits["train"], splits["val"], splits["test"]
   full_counts = np.bincount(train["labels"], minlength=num_classes)
   selection = "test" if dc.select_on == "test" else "val"
   head_kw = dict(kind=dc.head, scale=dc.cosine_scale, num_epochs=dc.head_epochs,

@@ -51,9 +51,8 @@ def evaluate_features(config: ml_collections.ConfigDict, path: str) -> dict[str,
   dc = dlsa_config(config.dlsa)
   train, val, test, what = features_lib.load(
       path, val_holdout_fraction=config.dlsa.val_holdout_fraction, seed=config.seed)
-  num_classes = int(max(train["labels"].max(), test["labels"].max()) + 1)
-  if "class_counts" in train:
-    num_classes = max(num_classes, len(train["class_counts"]))
+  # From every split's labels (a val-only class must count) or the cache's class_counts.
+  num_classes = features_lib.num_classes(train, val, test)
   counts = np.bincount(train["labels"], minlength=num_classes)
   base = {k: s["logits"] for k, s in (("val", val), ("test", test))
           if s is not None and "logits" in s}

@@ -5,6 +5,7 @@ import pytest
 
 from ltjax.dlsa import flow_training
 from ltjax.dlsa import pipeline
+from tests.dlsa import hand_cases
 
 
 def _split(n, seed, counts=None):
@@ -13,34 +14,6 @@ def _split(n, seed, counts=None):
   centers = np.array([[2.0, 0.0, 0.0], [-1.0, 1.7, 0.0], [-1.0, -1.7, 0.0]])
   feats = centers[labels] + 0.5 * rng.randn(len(labels), 3)
   return {"features": feats.astype(np.float32), "labels": labels}
-
-
-class _FakeFlows:
-  """Stage d scores a sample by its feature column d (NaN in `nan_stages`); cluster = label of
-  the nearest centre (so priors are informative)."""
-
-  def __init__(self, nan_stages=()):
-    self.nan_stages = nan_stages
-
-  def train_flow(self, features, labels, num_classes, fc, *, seed, stage, mesh=None):
-    return flow_training.TrainedFlow(flow=stage, variables={}, means=None, history=[],
-                                     chosen_epoch=0, skipped_steps=0, rollbacks=0)
-
-  def make_flow_eval(self, flow, means, chunk):
-    def run(variables, features):
-      score = features[:, flow].astype(np.float64)
-      if flow in self.nan_stages:
-        score = np.full(len(features), np.nan)
-      return score, (features[:, 0] < 0.5).astype(np.int32), features
-    return run
-
-
-@pytest.fixture
-def fake_flows(monkeypatch):
-  fakes = _FakeFlows()
-  monkeypatch.setattr(flow_training, "train_flow", fakes.train_flow)
-  monkeypatch.setattr(flow_training, "make_flow_eval", fakes.make_flow_eval)
-  return fakes
 
 
 def _config(**kw):
@@ -75,6 +48,27 @@ def test_two_stage_routing_and_assembly(fake_flows):
     idx = out["route"]["test"] == d
     acc = (out["logits"]["test"][idx].argmax(-1) == test["labels"][idx]).mean()
     assert report["test_accuracy"] == pytest.approx(acc)
+
+
+def test_bucket_make_up_indexes_the_class_masks_by_label():
+  counts = np.array(hand_cases.MAKE_UP_TRAIN_COUNTS)  # many, medium, few, few
+  labels = np.repeat(np.arange(4), (6, 12, 15, 15))
+  # 6/48, 12/48, 30/48 (np.isin against the boolean masks gave 0.375 for "few").
+  assert pipeline._bucket_make_up(labels, counts) == {"many": 0.125, "medium": 0.25,
+                                                      "few": 0.625}
+  assert pipeline._bucket_make_up(labels[:0], counts) == {"many": None, "medium": None,
+                                                          "few": None}
+
+
+def test_filtered_make_up_of_a_hand_built_stage(fake_flows):
+  del fake_flows
+  train, val, test = (hand_cases.make_up_split(k, seed=i)
+                      for i, k in enumerate(("train", "val", "test")))
+  out = pipeline.run_pipeline(train, val, test, 4, _config(max_depth=1), seed=0)
+  (stage,) = out["stages"]
+  assert stage["filtered"] == {"train": 48, "val": 4, "test": 8}
+  for k, shares in hand_cases.MAKE_UP_SHARES.items():
+    assert stage["filtered_make_up"][k] == pytest.approx(shares), k
 
 
 def test_a_stage_that_keeps_nothing_falls_back_without_crashing(fake_flows):
