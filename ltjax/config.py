@@ -418,8 +418,15 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _validate_soft_targets(config)
   _validate_aux(config)
   _choice(config.loss.reweight, losses.REWEIGHTS, "loss.reweight")
-  _choice(config.decoupled.method, ("crt", "lws", "tau_norm", "ncm", "posthoc", "ride_router"),
-          "decoupled.method")
+  # stage2 imports this module (its recipes), so its registry is read at call time.
+  from ltjax import stage2  # pylint: disable=g-import-not-at-top
+  _choice(config.decoupled.method, list(stage2.METHODS), "decoupled.method")
+  if not config.decoupled.tau_grid:
+    raise ValueError("config.decoupled.tau_grid is empty: give the strengths to search on "
+                     "validation, e.g. (0.0, 0.5, 1.0)")
+  if not 0 <= config.decoupled.router_threshold <= 1:
+    raise ValueError("config.decoupled.router_threshold is a probability: it must lie in "
+                     f"[0, 1], got {config.decoupled.router_threshold}")
   if config.stage == "decoupled" and not config.decoupled.stage1_workdir:
     raise ValueError("config.stage='decoupled' needs config.decoupled.stage1_workdir: the "
                      "workdir of a finished stage-1 run (it holds features/)")

@@ -17,7 +17,9 @@ import argparse
 import json
 import os
 import re
+import sys
 from typing import Any
+import zipfile
 
 import numpy as np
 
@@ -25,26 +27,98 @@ from ltjax import metrics
 from ltjax import plots
 
 
-def load_run(workdir: str) -> dict[str, Any]:
-  """results.json, metrics.jsonl rows and test predictions of a finished workdir."""
+# What the report reads from every results.json (a training or a stage-2 run writes them).
+_REQUIRED_SPLIT = ("top1", "many", "medium", "few", "ece", "nll", "bucket_sizes", "per_class",
+                   "reliability")
+_RERUN = ("rerun its training command to finish it (it resumes from its last checkpoint and "
+          "rewrites the results)")
+
+
+def _missing_keys(results: Any) -> list[str]:
+  """The keys the report needs that `results` lacks, dotted."""
+  if not isinstance(results, dict):
+    return ["everything (not a JSON object)"]
+  missing = [k for k in ("config", "class_counts", "test") if k not in results]
+  if "config" in results:
+    dataset = results["config"].get("dataset") if isinstance(results["config"], dict) else None
+    if not isinstance(dataset, dict) or "name" not in dataset:
+      missing.append("config.dataset.name")
+  for split in ("val", "test"):
+    if isinstance(results.get(split), dict):
+      missing += [f"{split}.{k}" for k in _REQUIRED_SPLIT if k not in results[split]]
+  return missing
+
+
+def _read_results(workdir: str) -> dict[str, Any]:
+  """The parsed results.json of `workdir`; raises naming the workdir and the fix."""
+  if not os.path.isdir(workdir):
+    raise FileNotFoundError(f"workdir {workdir} does not exist: pass the --workdir of a "
+                            "finished ltjax run")
   path = os.path.join(workdir, "results.json")
   if not os.path.exists(path):
-    raise FileNotFoundError(f"{path} not found: ltjax.report needs finished workdirs")
-  with open(path, encoding="utf-8") as f:
-    run = {"workdir": workdir, "results": json.load(f), "rows": []}
+    raise FileNotFoundError(f"{path} not found: ltjax.report needs finished workdirs, and "
+                            f"the run in {workdir} is not finished: {_RERUN}")
+  try:
+    with open(path, encoding="utf-8") as f:
+      results = json.load(f)
+  except (OSError, ValueError) as e:
+    raise ValueError(f"{path} is not valid JSON ({type(e).__name__}: {e}): the results of "
+                     f"the run in {workdir} are damaged; {_RERUN}") from e
+  missing = _missing_keys(results)
+  if missing:
+    raise ValueError(f"{path} lacks {', '.join(missing)}: not the results.json of a finished "
+                     f"ltjax training or stage-2 run; {_RERUN}")
+  return results
+
+
+def _read_rows(workdir: str) -> list[dict[str, Any]]:
+  """metrics.jsonl rows; a line cut short by a killed (then resumed) run is skipped, said."""
   log = os.path.join(workdir, "metrics.jsonl")
-  if os.path.exists(log):
-    with open(log, encoding="utf-8") as f:
-      run["rows"] = [json.loads(line) for line in f if line.strip()]
+  if not os.path.exists(log):
+    return []
+  rows, skipped = [], []
+  with open(log, encoding="utf-8") as f:
+    for number, line in enumerate(f, 1):
+      if line.strip():
+        try:
+          rows.append(json.loads(line))
+        except ValueError:
+          skipped.append(number)
+  if skipped:
+    print(f"ltjax.report: skipped unreadable line(s) {skipped} of {log} (a run killed "
+          "mid-write); the curves omit them", file=sys.stderr)
+  return rows
+
+
+def _read_predictions(workdir: str) -> dict[str, np.ndarray] | None:
   preds = os.path.join(workdir, "test_predictions.npz")
-  if os.path.exists(preds):
+  if not os.path.exists(preds):
+    return None
+  try:
     with np.load(preds) as data:
-      run["predictions"] = {k: data[k] for k in data.files}
+      return {k: data[k] for k in data.files}
+  except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+    raise ValueError(f"cannot read {preds} ({type(e).__name__}: {e}): the file is damaged; "
+                     "delete it (the report then leaves out the confusion picture) or "
+                     f"{_RERUN}") from e
+
+
+def load_run(workdir: str) -> dict[str, Any]:
+  """results.json, metrics.jsonl rows and test predictions of a finished workdir."""
+  run = {"workdir": workdir, "results": _read_results(workdir), "rows": _read_rows(workdir)}
+  predictions = _read_predictions(workdir)
+  if predictions is not None:
+    run["predictions"] = predictions
   return run
 
 
 def _pct(x) -> str:
   return "empty" if x is None else f"{100 * x:.2f}"
+
+
+def _num(x, scale: float, digits: int) -> str:
+  """A metric that may be null in results.json (non-finite, its reason under null_reasons)."""
+  return "null" if x is None else f"{scale * x:.{digits}f}"
 
 
 def _bucket_table(results: dict[str, Any]) -> str:
@@ -53,7 +127,7 @@ def _bucket_table(results: dict[str, Any]) -> str:
     if split in results:
       r = results[split]
       lines.append(f"| {split} | {_pct(r['top1'])} | {_pct(r['many'])} | {_pct(r['medium'])} "
-                   f"| {_pct(r['few'])} | {100 * r['ece']:.2f} | {r['nll']:.3f} |")
+                   f"| {_pct(r['few'])} | {_num(r['ece'], 100, 2)} | {_num(r['nll'], 1, 3)} |")
   sizes = results["test"]["bucket_sizes"]
   lines.append(f"\nClasses per bucket (training counts; many > 100, few < 20): many "
                f"{sizes['many']}, medium {sizes['medium']}, few {sizes['few']}.")
@@ -141,8 +215,12 @@ def comparison_table(runs: list[dict[str, Any]], names: list[str]) -> str:
 
 def build_report(workdirs: list[str], out_dir: str) -> str:
   """Writes out_dir/index.md (+ PNGs) and returns its path."""
+  return _write_report([load_run(w) for w in workdirs], workdirs, out_dir)
+
+
+def _write_report(runs: list[dict[str, Any]], workdirs: list[str], out_dir: str) -> str:
+  """build_report once every workdir has been read (nothing is written before)."""
   os.makedirs(out_dir, exist_ok=True)
-  runs = [load_run(w) for w in workdirs]
   names, seen = [], {}
   for w in workdirs:
     base = os.path.basename(os.path.normpath(w)) or "run"
@@ -169,7 +247,11 @@ def main(argv=None):
   parser.add_argument("workdirs", nargs="+")
   parser.add_argument("--out", required=True, help="output directory (index.md + PNGs)")
   args = parser.parse_args(argv)
-  print(build_report(args.workdirs, args.out))
+  try:
+    runs = [load_run(w) for w in args.workdirs]
+  except (OSError, ValueError) as e:  # a bad workdir: its one-line reason, no traceback
+    raise SystemExit(f"ltjax.report: error: {e}") from e
+  print(_write_report(runs, args.workdirs, args.out))
 
 
 if __name__ == "__main__":

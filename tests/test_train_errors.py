@@ -61,6 +61,13 @@ BAD_CONFIGS = {
     "decays unordered": (lambda c: c.optimizer.update(decay_epochs=(5, 1),
                                                       decay_factors=(0.1, 0.01)), ValueError,
                          r"decay_epochs must increase"),
+    "unknown decoupled method": (lambda c: c.decoupled.update(method="crt2"), ValueError,
+                                 r"decoupled\.method='crt2' is not valid; choose one of "
+                                 r"\['crt', 'lws', 'tau_norm', 'ncm', 'posthoc', 'ride_router'\]"),
+    "empty tau grid": (lambda c: c.decoupled.update(tau_grid=()), ValueError,
+                       r"decoupled\.tau_grid is empty: give the strengths"),
+    "router threshold": (lambda c: c.decoupled.update(router_threshold=1.5), ValueError,
+                         r"router_threshold is a probability: it must lie in \[0, 1\], got 1\.5"),
     "batch vs devices": (lambda c: c.train.update(batch_size=6), ValueError,
                          r"train\.batch_size=6 is not divisible by the 4 devices; choose a "
                          r"multiple of 4"),
@@ -249,3 +256,16 @@ def test_log_filter_keeps_ltjax_and_drops_library_info_under_an_ltjax_path(tmp_p
 
 _LTJAX_MODULES = ("main", "train", "datasets", "checkpoint", "feature_cache", "prefetch",
                   "sharding", "xla_cpu", "device_data", "evaluate", "metric_log")
+
+
+@pytest.mark.parametrize("stage", ["decoupled", "dlsa"])
+def test_later_stages_check_the_workdir_before_their_work(stage, tmp_path):
+  from ltjax import main  # pylint: disable=g-import-not-at-top
+  c = load_config("configs/digits_lt/crt.py" if stage == "decoupled"
+                  else "configs/dlsa/digits_lt_ce.py")
+  if stage == "decoupled":
+    c.decoupled.stage1_workdir = str(tmp_path / "no_stage1")
+  else:
+    c.dlsa.features = str(tmp_path / "no_features")
+  with pytest.raises(PermissionError, match=r"cannot write to the workdir '/proc'"):
+    main.STAGES[stage]()(c, "/proc")

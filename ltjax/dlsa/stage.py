@@ -90,6 +90,7 @@ def evaluate_features(config: ml_collections.ConfigDict, path: str) -> dict[str,
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """The `stage = "dlsa"` entry point of `ltjax.main`."""
   config_lib.validate(config)
+  results_lib.ensure_writable_dir(workdir)  # fail now, not after the work
   result = evaluate_features(config, config.dlsa.features)
   route = result.pop("_test_route")
   logits = result.pop("_test_logits")
