@@ -260,12 +260,18 @@ _LTJAX_MODULES = ("main", "train", "datasets", "checkpoint", "feature_cache", "p
 
 @pytest.mark.parametrize("stage", ["decoupled", "dlsa"])
 def test_later_stages_check_the_workdir_before_their_work(stage, tmp_path):
-  from ltjax import main  # pylint: disable=g-import-not-at-top
+  from ltjax import stage2  # pylint: disable=g-import-not-at-top
+  from ltjax.dlsa import stage as dlsa_stage  # pylint: disable=g-import-not-at-top
   c = load_config("configs/digits_lt/crt.py" if stage == "decoupled"
                   else "configs/dlsa/digits_lt_ce.py")
   if stage == "decoupled":
     c.decoupled.stage1_workdir = str(tmp_path / "no_stage1")
   else:
     c.dlsa.features = str(tmp_path / "no_features")
+  run = stage2.run if stage == "decoupled" else dlsa_stage.run
   with pytest.raises(PermissionError, match=r"cannot write to the workdir '/proc'"):
-    main.STAGES[stage]()(c, "/proc")
+    run(c, "/proc")
+  # A workdir that does not exist yet is probed through its parent and not created early.
+  with pytest.raises((FileNotFoundError, ValueError)):
+    run(c, str(tmp_path / "new" / "workdir"))
+  assert not (tmp_path / "new").exists()
