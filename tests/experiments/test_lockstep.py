@@ -13,6 +13,7 @@ warm-up, an off-by-one drop), so a change of ltjax's semantics fails here.
 
 import importlib.util
 import os
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -291,3 +292,90 @@ def test_lockstep_with_the_reference_lr_rule():
   ours = _flat(params)
   for k in keys:
     np.testing.assert_allclose(ours[k], ref[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+# ------------------------------------------- experiments/lockstep.py's torch-free helpers
+@pytest.fixture(scope="module")
+def lockstep():
+  spec = importlib.util.spec_from_file_location(
+      "experiments_lockstep", os.path.join(REPO, "experiments", "lockstep.py"))
+  module = importlib.util.module_from_spec(spec)
+  sys.modules[spec.name] = module  # its dataclasses look their module up while defined
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_script_lr_rules_are_ltjax_schedule(lockstep):
+  """The script drives the references with its own copies of their lr rules; on the compressed
+  schedule they must give ltjax's lr at every step (else the lockstep compares two schedules)."""
+  oc = _compressed(config_lib.default_config().optimizer, nesterov=True, weight_decay=5e-4)
+  lrs, epochs = _schedule_steps(oc, 10, 30)
+  ride = [0.1 * lockstep.ride_lr_factor(int(e), 3, 20, 25, 0.01) for e in epochs]
+  ldam = [lockstep.ldam_drw_lr(int(e), 0.1, 3, 20, 25) for e in epochs]
+  np.testing.assert_allclose(lrs, ride, rtol=1e-6)
+  np.testing.assert_allclose(lrs, ldam, rtol=1e-6)
+
+
+def test_script_drw_weights_are_ltjax_drw_weights(lockstep):
+  from ltjax import losses  # pylint: disable=g-import-not-at-top
+  lc = _config("configs/cifar10_lt/ldam_drw.py").loss
+  lc.drw_epoch = 15
+  counts = np.array([5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50])
+  weights_at = losses.class_weights_schedule(lc, jnp.asarray(counts, jnp.float32))
+  # rtol 1e-4, not 1e-6: ltjax evaluates 1 - 0.9999^n in float32 (0.9999 itself rounds), which
+  # puts its class-balanced weights up to ~4e-5 from the references' float64 numpy values (found
+  # by the issue-19 lockstep; -expm1(n * log1p(-(1 - beta))) would be within ~2e-7).
+  for epoch in (0, 14, 15, 29):
+    np.testing.assert_allclose(np.asarray(weights_at(epoch)),
+                               lockstep.ldam_drw_weights(counts, epoch, 15), rtol=1e-4)
+
+
+@pytest.mark.parametrize("name,method,expect", [
+    ("ride_cifar_tiny", "ride", {"conv1.weight": (4, 3, 3, 3), "bn1.running_var": (4,),
+                                 "layer1.0.conv2.weight": (4, 4, 3, 3),
+                                 "layer2s.2.0.conv1.weight": (6, 4, 3, 3),
+                                 "layer3s.1.0.bn2.bias": (8,), "linears.0.weight": (8, 5)}),
+    ("cifar_resnet_tiny", "ldam_drw", {"conv1.weight": (4, 3, 3, 3),
+                                       "layer2.0.conv1.weight": (8, 4, 3, 3),
+                                       "layer3.0.bn1.running_mean": (16,),
+                                       "linear.weight": (16, 5)}),
+])
+def test_script_weight_mapping_names_and_inverts(lockstep, name, method, expect):
+  """ltjax's variables in the reference's state_dict names and layouts, and back exactly."""
+  from ltjax import models  # pylint: disable=g-import-not-at-top
+  kwargs = {"normed_classifier": True} if method == "ldam_drw" else {}
+  model = models.build_model(name, 5, **kwargs)
+  variables = jax.device_get(model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)),
+                                        train=False))
+  entries = lockstep.image_entries(variables, method)
+  state = lockstep.to_torch_layout(variables, entries)
+  for key, shape in expect.items():
+    assert state[key].shape == shape, key
+  assert len(state) == len(entries)
+  leaves = sum(int(np.prod(np.shape(x))) for x in jax.tree.leaves(variables))
+  assert sum(v.size for v in state.values()) == leaves
+  back = lockstep.from_torch_layout(state, entries, variables)
+  for x, y in zip(jax.tree.leaves(back), jax.tree.leaves(variables)):
+    np.testing.assert_array_equal(x, y)
+
+
+def test_script_flow_mapping_inverts(lockstep):
+  from ltjax.models import flows  # pylint: disable=g-import-not-at-top
+  flow = flows.build_flow("maf", 6, num_blocks=2)
+  variables = jax.device_get(flow.init(jax.random.key(0), jnp.zeros((2, 6))))
+  entries = lockstep.flow_entries(2)
+  state = lockstep.to_torch_layout(variables, entries)
+  assert state["nf.net.0.net_input.weight"].shape == (6, 6)  # (out, in)
+  assert state["nf.net.2.net.3.weight"].shape == (12, 6)
+  assert state["nf.net.3.running_var"].shape == (6,)
+  back = lockstep.from_torch_layout(state, entries, variables)
+  for x, y in zip(jax.tree.leaves(back), jax.tree.leaves(variables)):
+    np.testing.assert_array_equal(x, y)
+
+
+def test_relative_differences(lockstep):
+  ref = {"a": np.array([3.0, 4.0], np.float32), "z": np.zeros(2, np.float32)}
+  ours = {"a": np.array([3.0, 4.5], np.float32), "z": np.zeros(2, np.float32)}
+  rel = lockstep.relative_differences(ours, ref)
+  assert rel["a"] == pytest.approx(0.1) and rel["z"] == 0.0
+  assert lockstep.worst(rel) == (rel["a"], "a")
