@@ -20,7 +20,7 @@ from absl import flags
 from ml_collections import config_flags
 import numpy as np
 
-from ltjax import results as results_lib
+from ltjax.runs import results as results_lib
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "a DLSA config file",
                                           lock_config=True)
