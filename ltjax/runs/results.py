@@ -65,11 +65,16 @@ def write_json_atomically(path: str, payload: dict[str, Any]) -> None:
 
 
 def ensure_writable_dir(directory: str) -> None:
-  """Creates `directory` if needed and proves it writable, so a run fails at start, not after
-  its first epoch, when it cannot write its checkpoints and results."""
+  """Proves that `directory` can be written (or created: then its nearest existing parent is
+  probed, and nothing is left behind), so a run fails at start, not after its first epoch,
+  when it cannot write its checkpoints and results."""
+  probe_dir = os.path.abspath(directory)
+  while not os.path.exists(probe_dir):
+    probe_dir = os.path.dirname(probe_dir)
   try:
-    os.makedirs(directory, exist_ok=True)
-    fd, probe = tempfile.mkstemp(dir=directory, prefix=".write_probe")
+    if not os.path.isdir(probe_dir):
+      raise NotADirectoryError(20, "Not a directory", probe_dir)
+    fd, probe = tempfile.mkstemp(dir=probe_dir, prefix=".ltjax_write_probe")
     os.close(fd)
     os.remove(probe)
   except OSError as e:

@@ -168,6 +168,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   """
   config_lib.validate(config)
   results_lib.ensure_writable_dir(workdir)
+  os.makedirs(workdir, exist_ok=True)
   if config.distill.teacher_workdir:  # before the data: a missing teacher is found at once
     distill.check_teacher(config.distill.teacher_workdir)
   mesh = sharding.make_data_mesh()

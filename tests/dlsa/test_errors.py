@@ -202,10 +202,14 @@ def test_head_dimension_must_match_the_features(tmp_path):
 
 # --- missing, truncated and corrupt files ----------------------------------------------------
 
+# Fixed bytes (not os.urandom): pytest-xdist's workers must collect the same test ids.
+_GARBAGE = np.random.default_rng(0).bytes(100)
+
+
 @pytest.mark.parametrize("content,reason", [
-    (os.urandom(100), "not a zip archive"),
-    (b"PK\x03\x04" + os.urandom(96), "truncated or corrupt"),
-    (b"", "the file is empty")])
+    (_GARBAGE, "not a zip archive"),
+    (b"PK\x03\x04" + _GARBAGE[:96], "truncated or corrupt"),
+    (b"", "the file is empty")], ids=["random bytes", "zip header then garbage", "empty"])
 def test_unreadable_npz(tmp_path, content, reason):
   path = _npz_folder(tmp_path)
   with open(os.path.join(path, "train.npz"), "wb") as f:

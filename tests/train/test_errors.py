@@ -256,3 +256,22 @@ def test_log_filter_keeps_ltjax_and_drops_library_info_under_an_ltjax_path(tmp_p
 _LTJAX_MODULES = tuple(sorted({os.path.splitext(f)[0] for _, _, files in
                                os.walk(os.path.join(REPO, "ltjax")) for f in files
                                if f.endswith(".py")}))
+
+
+@pytest.mark.parametrize("stage", ["decoupled", "dlsa"])
+def test_later_stages_check_the_workdir_before_their_work(stage, tmp_path):
+  from ltjax.decoupled import stage as stage2  # pylint: disable=g-import-not-at-top
+  from ltjax.dlsa import stage as dlsa_stage  # pylint: disable=g-import-not-at-top
+  c = load_config("configs/digits_lt/crt.py" if stage == "decoupled"
+                  else "configs/dlsa/digits_lt_ce.py")
+  if stage == "decoupled":
+    c.decoupled.stage1_workdir = str(tmp_path / "no_stage1")
+  else:
+    c.dlsa.features = str(tmp_path / "no_features")
+  run = stage2.run if stage == "decoupled" else dlsa_stage.run
+  with pytest.raises(PermissionError, match=r"cannot write to the workdir '/proc'"):
+    run(c, "/proc")
+  # A workdir that does not exist yet is probed through its parent and not created early.
+  with pytest.raises((FileNotFoundError, ValueError)):
+    run(c, str(tmp_path / "new" / "workdir"))
+  assert not (tmp_path / "new").exists()
