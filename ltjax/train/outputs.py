@@ -9,10 +9,10 @@ from typing import Any
 from absl import logging
 import jax
 
-from ltjax.train import evaluate
+from ltjax.core import evaluate
+from ltjax.core import sharding
 from ltjax.runs import feature_cache
 from ltjax.runs import results as results_lib
-from ltjax.core import sharding
 from ltjax.train import setup as setup_lib
 
 

@@ -1,6 +1,5 @@
 """The trainer end to end: every config in smoke mode, sharding invariance, the step contract."""
 
-import functools
 import json
 import os
 
@@ -12,11 +11,12 @@ import numpy as np
 import pytest
 
 from ltjax import config as config_lib
-from ltjax import losses
 from ltjax import models
 from ltjax import train
 from ltjax.core import evaluate
 from ltjax.core import optim
+from ltjax.data import arrays
+from ltjax.data import datasets
 from ltjax.train import steps
 from tests.conftest import load_config
 
@@ -65,28 +65,30 @@ def test_cifar10_smoke_end_to_end_on_shared_data(tmp_path, shared_cifar10_dir):
   assert r["test"]["few"] is None and r["test"]["bucket_sizes"]["few"] == 0
 
 
+def _synthetic_splits(num_classes=10, n=64, seed=0):
+  """A random uint8 CIFAR-shaped DatasetSplits (train = test)."""
+  rng = np.random.RandomState(seed)
+  split = arrays.ArraySplit(rng.randint(0, 256, (n, 32, 32, 3)).astype(np.uint8),
+                            rng.randint(0, num_classes, (n,)).astype(np.int32))
+  return datasets.DatasetSplits("synthetic", split, None, split, num_classes,
+                                [str(i) for i in range(num_classes)], (0.5,) * 3, (0.25,) * 3)
+
+
 def _run_steps(mesh, num_steps=3):
-  model = models.build_model("cifar_resnet_tiny", 10)
-  oc = config_lib.default_config().optimizer
-  schedule = optim.learning_rate_schedule(oc, 10, 2)
-  tx = optim.build_optimizer(oc, schedule)
-  repl = NamedSharding(mesh, P())
-  init = functools.partial(steps.init_state, model, tx, image_shape=(32, 32, 3))
-  abstract = jax.eval_shape(init, jax.random.key(0))
-  state_sharding = jax.tree.map(lambda _: repl, abstract)
-  state = jax.jit(init, out_shardings=state_sharding)(jax.random.key(0))
-  objective = losses.objective(config_lib.default_config().loss, jnp.ones((10,)))
-  step_fn = jax.jit(steps.make_train_step(
-      model, tx, objective, schedule, mean=(0.5,) * 3, std=(0.25,) * 3,
-      augment_spec=steps.AugmentSpec(crop_padding=4, flip=True)), donate_argnums=(0,),
-      out_shardings=(state_sharding, repl))
+  """Three steps of the trainer's own wiring (`train.setup`) on host batches."""
+  c = load_config("configs/cifar10_lt/ce.py")
+  c.train.data_on_device = "off"
+  setup = train.setup.build(c, _synthetic_splits(), mesh)
+  state = train.setup.initial_state(setup)
+  jitted = train.setup.jit_steps(setup, train.setup.step_fn(setup, train.setup.objective(setup)))
+  assert not jitted.on_device
   rng = np.random.RandomState(0)
   batch_sharding = NamedSharding(mesh, P("data"))
   for _ in range(num_steps):
     batch = {"image": rng.randint(0, 256, (16, 32, 32, 3)).astype(np.uint8),
              "label": rng.randint(0, 10, (16,)).astype(np.int32)}
     batch = jax.device_put(batch, batch_sharding)
-    state, metrics = step_fn(state, batch, jax.random.key(1))
+    state, metrics = jitted.one(state, batch, jax.random.key(1), None)
   return jax.device_get(state), jax.device_get(metrics)
 
 
