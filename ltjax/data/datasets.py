@@ -12,8 +12,10 @@ import numpy as np
 from ltjax import config as config_lib
 from ltjax.data import arrays
 from ltjax.data import augment
+from ltjax.data import cifar_files
 from ltjax.data import class_split
 from ltjax.data import digits
+from ltjax.data import image_folder
 from ltjax.data import validation
 
 # TFDS builder name and class count of each CIFAR-LT dataset.
@@ -80,7 +82,6 @@ def _cifar_lt(dc: ml_collections.ConfigDict, data_dir: str,
               aux_names: Sequence[str] = ()) -> tuple[DatasetSplits, Any]:
   tfds_name, num_classes = _CIFAR[dc.name]
   if dc.source == "files":
-    from ltjax.data import cifar_files  # pylint: disable=g-import-not-at-top
     train_full, test, names = cifar_files.load_cifar(tfds_name, data_dir)
   elif dc.source == "tfds":
     from ltjax.data import tfds_source  # pylint: disable=g-import-not-at-top
@@ -120,7 +121,6 @@ def _digits_lt(dc: ml_collections.ConfigDict,
 
 
 def _image_folder(dc: ml_collections.ConfigDict, data_dir: str) -> DatasetSplits:
-  from ltjax.data import image_folder  # pylint: disable=g-import-not-at-top
   if dc.num_classes <= 0:
     raise ValueError("dataset.source='image_folder' needs config.dataset.num_classes "
                      "(1000 for ImageNet-LT, 365 for Places-LT, 8142 for iNaturalist 2018)")

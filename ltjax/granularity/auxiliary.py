@@ -25,6 +25,7 @@ import numpy as np
 
 from ltjax.data import arrays
 from ltjax.data.class_split import move_classes_to_auxiliary  # noqa: F401  (kept name)
+from ltjax.granularity import mining
 
 SOURCES = ("", "arrays", "image_folder", "dataset_classes")
 
@@ -132,7 +133,6 @@ def table_from_parents_file(path: str, target_names: Sequence[str],
 
   Names, not indices, so a table survives any reordering of classes (granularity.md §7.5).
   """
-  from ltjax.granularity import mining  # pylint: disable=g-import-not-at-top
   if not os.path.exists(path):
     raise FileNotFoundError(f"aux.parents_file {path!r} does not exist; it maps each auxiliary "
                             "class name to a list of target class names (JSON), or leave it "
@@ -156,7 +156,6 @@ def table_from_parents_file(path: str, target_names: Sequence[str],
 def mined_table(target_names: Sequence[str], aux_names: Sequence[str], k: int,
                 min_similarity: float, embed_fn: Callable | None = None) -> AuxiliaryTable:
   """The table `mine_neighbors` builds from the class names."""
-  from ltjax.granularity import mining  # pylint: disable=g-import-not-at-top
   neighbors = mining.mine_neighbors(list(target_names), list(aux_names), k=k,
                                     min_similarity=min_similarity, embed_fn=embed_fn)
   return AuxiliaryTable(np.asarray(neighbors, np.int32), "mined")

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ltjax import decoupled
+from ltjax.core import metrics
 
 
 def running_mean_logits(expert_logits: jax.Array) -> jax.Array:
@@ -136,7 +137,6 @@ def usage_summary(used: np.ndarray, labels: np.ndarray, class_counts: np.ndarray
   """Share of samples per number of experts (overall and per bucket), accuracy of the samples
   that used k experts (when `correct` is given), mean experts and the mean flops per image
   implied by the shares."""
-  from ltjax.core import metrics  # pylint: disable=g-import-not-at-top
   used = np.asarray(used)
   shares = [float(np.mean(used == k)) for k in range(1, num_experts + 1)]
   buckets = metrics.bucket_of_classes(class_counts)

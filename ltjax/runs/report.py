@@ -1,7 +1,7 @@
 r"""A run report from finished workdirs: the long-tail pictures and tables, no code needed.
 
-  python -m ltjax.runs.report runs/digits_ce --out reports/digits_ce
-  python -m ltjax.runs.report runs/seeds/ce_s0 runs/seeds/ce_s1 runs/seeds/ldam_drw_s0 --out reports/cmp
+  python -m ltjax.report runs/digits_ce --out reports/digits_ce
+  python -m ltjax.report runs/seeds/ce_s0 runs/seeds/ce_s1 runs/seeds/ldam_drw_s0 --out reports/cmp
 
 One workdir: `index.md` with the resolved config, class counts, per-class accuracy against
 training count, the head-to-tail binned confusion matrix (errors only), the reliability
@@ -55,7 +55,7 @@ def _read_results(workdir: str) -> dict[str, Any]:
                             "finished ltjax run")
   path = os.path.join(workdir, "results.json")
   if not os.path.exists(path):
-    raise FileNotFoundError(f"{path} not found: ltjax.runs.report needs finished workdirs, and "
+    raise FileNotFoundError(f"{path} not found: ltjax.report needs finished workdirs, and "
                             f"the run in {workdir} is not finished: {_RERUN}")
   try:
     with open(path, encoding="utf-8") as f:
@@ -84,7 +84,7 @@ def _read_rows(workdir: str) -> list[dict[str, Any]]:
         except ValueError:
           skipped.append(number)
   if skipped:
-    print(f"ltjax.runs.report: skipped unreadable line(s) {skipped} of {log} (a run killed "
+    print(f"ltjax.report: skipped unreadable line(s) {skipped} of {log} (a run killed "
           "mid-write); the curves omit them", file=sys.stderr)
   return rows
 
@@ -249,7 +249,7 @@ def main(argv=None):
   try:
     runs = [load_run(w) for w in args.workdirs]
   except (OSError, ValueError) as e:  # a bad workdir: its one-line reason, no traceback
-    raise SystemExit(f"ltjax.runs.report: error: {e}") from e
+    raise SystemExit(f"ltjax.report: error: {e}") from e
   print(_write_report(runs, args.workdirs, args.out))
 
 

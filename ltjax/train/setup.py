@@ -20,17 +20,18 @@ import ml_collections
 import optax
 
 from ltjax import config as config_lib
-from ltjax.ride import distill
 from ltjax import granularity
 from ltjax import losses
 from ltjax import models
 from ltjax.core import optim
 from ltjax.core import sharding
-from ltjax.train import steps
 from ltjax.data import datasets
 from ltjax.data import device_data
 from ltjax.data import samplers
 from ltjax.granularity import auxiliary_splits
+from ltjax.models import vit_checkpoint
+from ltjax.ride import distill
+from ltjax.train import steps
 
 
 @dataclasses.dataclass
@@ -137,7 +138,6 @@ def initial_state(setup: TrainSetup) -> steps.TrainState:
 def load_pretrained(path: str, state, tx, state_sharding):
   """A fresh run's params with the backbone from a pretrained checkpoint (the head stays
   freshly initialised); the optimizer state is re-initialised for them."""
-  from ltjax.models import vit_checkpoint  # pylint: disable=g-import-not-at-top  (ViTs only)
   if not os.path.exists(path):
     raise FileNotFoundError(f"model.pretrained {path!r} does not exist; give the backbone "
                             "checkpoint (.npz, timm or big_vision layout) or set "

@@ -99,11 +99,12 @@ def _train_losses(workdir):
 
 
 def check_smoke_run(r, workdir):
-  """What every finished training smoke run must show: it learnt (a loss of its last steps
-  below that of its first step) and its results cover its classes and splits exactly."""
+  """What every finished training smoke run must show: one finite loss per step in its log
+  and results that cover its classes and splits exactly. (That each objective brings its
+  loss down is `tests/train/test_objectives_learn.py`: 6 scheduled smoke steps are too few.)"""
   losses = _train_losses(workdir)
   assert len(losses) == r["total_steps"]  # smoke configs log every step
-  assert min(losses[-2:]) < losses[0], losses
+  assert np.all(np.isfinite(losses)), losses
   assert len(r["class_names"]) == len(r["class_counts"])
   if not r.get("auxiliary"):
     assert sum(r["class_counts"]) == r["split_sizes"]["train"]

@@ -226,7 +226,7 @@ def test_corrupt_teacher_checkpoint_names_the_workdir_and_the_fix(single_head_ru
   with pytest.raises(CorruptCheckpointError,
                      match=rf"checkpoint {re.escape(step_dir)}/state of "
                      rf"distill\.teacher_workdir='{re.escape(teacher)}': if its files are "
-                     rf"damaged, delete {re.escape(step_dir)} \(the teacher then falls back"):
+                     rf"damaged, delete {re.escape(step_dir)} \(the run then falls back"):
     _load_teacher(teacher)
   gc.collect()
   shutil.rmtree(step_dir)  # the fix the message gives: the latest checkpoint takes over
@@ -249,7 +249,7 @@ def test_corrupt_latest_teacher_checkpoint_without_best(single_head_run, tmp_pat
 def test_missing_teacher_workdir(tmp_path):
   missing = str(tmp_path / "runs" / "teacher")
   with pytest.raises(FileNotFoundError, match=rf"teacher_workdir='{re.escape(missing)}' does "
-                     r"not exist.*train the teacher there first"):
+                     r"not exist.*train the run there first"):
     _load_teacher(missing)
 
 

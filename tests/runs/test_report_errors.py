@@ -101,12 +101,12 @@ def test_damaged_test_predictions(finished_run, tmp_path):
 
 def test_cli_prints_one_line_and_no_traceback(tmp_path):
   missing = str(tmp_path / "nope")
-  proc = subprocess.run([sys.executable, "-m", "ltjax.runs.report", missing, "--out",
+  proc = subprocess.run([sys.executable, "-m", "ltjax.report", missing, "--out",
                          str(tmp_path / "out")], cwd=REPO, capture_output=True, text=True,
                         check=False)
   assert proc.returncode == 1 and not os.path.exists(tmp_path / "out")
   lines = [line for line in proc.stderr.splitlines() if line.strip()]
-  assert lines == [f"ltjax.runs.report: error: workdir {missing} does not exist: pass the "
+  assert lines == [f"ltjax.report: error: workdir {missing} does not exist: pass the "
                    "--workdir of a finished ltjax run"], proc.stderr
 
 
