@@ -182,8 +182,11 @@ def bench_torch(name, batch, steps, classes, bf16):
 def _ltjax_setup(name, classes, bf16):
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+
   from ltjax import config as config_lib  # pylint: disable=g-import-not-at-top
-  from ltjax import losses, models, optim  # pylint: disable=g-import-not-at-top
+  from ltjax import losses  # pylint: disable=g-import-not-at-top
+  from ltjax import models  # pylint: disable=g-import-not-at-top
+  from ltjax.core import optim  # pylint: disable=g-import-not-at-top
 
   dtype = jnp.bfloat16 if bf16 else jnp.float32
   if name == "resnet32":
@@ -209,8 +212,12 @@ def bench_ltjax(name, batch, steps, classes, bf16, data="device", per_dispatch=1
   """
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from ltjax import sharding, steps as steps_lib  # pylint: disable=g-import-not-at-top
-  from ltjax.data import arrays, device_data, samplers  # pylint: disable=g-import-not-at-top
+
+  from ltjax.core import sharding  # pylint: disable=g-import-not-at-top
+  from ltjax.data import arrays  # pylint: disable=g-import-not-at-top
+  from ltjax.data import device_data
+  from ltjax.data import samplers
+  from ltjax.train import steps as steps_lib  # pylint: disable=g-import-not-at-top
 
   model, objective, tx, schedule, dtype = _ltjax_setup(name, classes, bf16)
   mesh = sharding.make_data_mesh()
@@ -329,8 +336,14 @@ def _time_batches(iterator, batches, batch):
 def cmd_input(args) -> list[dict]:
   import jax  # pylint: disable=g-import-not-at-top
   import torch  # pylint: disable=g-import-not-at-top
-  from ltjax import sharding  # pylint: disable=g-import-not-at-top
-  from ltjax.data import arrays, augment, device_data, image_folder, prefetch, samplers  # pylint: disable=g-import-not-at-top
+
+  from ltjax.core import sharding  # pylint: disable=g-import-not-at-top
+  from ltjax.data import arrays  # pylint: disable=g-import-not-at-top
+  from ltjax.data import augment
+  from ltjax.data import device_data
+  from ltjax.data import image_folder
+  from ltjax.data import prefetch
+  from ltjax.data import samplers
 
   torch.set_num_threads(1)
   rows, batch, workers = [], args.batch, args.workers
@@ -475,7 +488,12 @@ def _resnet50_step_ips(steps, batch=16):
   """ltjax ResNet-50 train-step img/s at 224x224 (the model an image-folder run trains)."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from ltjax import config as config_lib, losses, models, optim, steps as steps_lib  # pylint: disable=g-import-not-at-top
+
+  from ltjax import config as config_lib  # pylint: disable=g-import-not-at-top
+  from ltjax import losses  # pylint: disable=g-import-not-at-top
+  from ltjax import models  # pylint: disable=g-import-not-at-top
+  from ltjax.core import optim  # pylint: disable=g-import-not-at-top
+  from ltjax.train import steps as steps_lib  # pylint: disable=g-import-not-at-top
   model = models.build_model("resnet50", 1000)
   oc = config_lib.default_config().optimizer
   schedule = optim.learning_rate_schedule(oc, 100, 10)
@@ -484,8 +502,10 @@ def _resnet50_step_ips(steps, batch=16):
   state = jax.jit(lambda r: steps_lib.init_state(model, tx, r, (224, 224, 3)))(
       jax.random.key(0))
   step = jax.jit(steps_lib.make_train_step(model, tx, objective, schedule, mean=(0.5,) * 3,
-                                           std=(0.25,) * 3, augment_kind="random_resized_crop",
-                                           image_size=224), donate_argnums=(0,))
+                                           std=(0.25,) * 3,
+                                           augment_spec=steps_lib.AugmentSpec(
+                                               kind="random_resized_crop", image_size=224)),
+                     donate_argnums=(0,))
   rng = np.random.RandomState(0)
   b = {"image": rng.randint(0, 256, (batch, 224, 224, 3)).astype(np.uint8),
        "label": rng.randint(0, 1000, (batch,)).astype(np.int32)}
@@ -531,7 +551,8 @@ def peak_rss_mb() -> float:
 def _xla_plan_mb(name, batch, bf16):
   """XLA's buffer plan for one ltjax train step: arguments + outputs + temporaries (MB)."""
   import jax  # pylint: disable=g-import-not-at-top
-  from ltjax import steps as steps_lib  # pylint: disable=g-import-not-at-top
+
+  from ltjax.train import steps as steps_lib  # pylint: disable=g-import-not-at-top
   model, objective, tx, schedule, _ = _ltjax_setup(name, 100, bf16)
   state = jax.eval_shape(lambda r: steps_lib.init_state(model, tx, r, (32, 32, 3)),
                          jax.random.key(0))

@@ -100,6 +100,7 @@ def run_ltjax(args, workdir: str) -> dict:
 def ltjax_param_count(config, num_classes: int) -> int:
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+
   from ltjax import models  # pylint: disable=g-import-not-at-top
   model = models.build_model(config.model.name, num_classes,
                              **models.config_kwargs(config.model))
@@ -159,8 +160,8 @@ def torch_augment(images_u8, generator, degrees: float):
 
 def _import_reference(path: str):
   sys.path.insert(0, os.path.abspath(path))
-  from model.ldam_drw_resnets import ride_resnet_cifar  # pylint: disable=g-import-not-at-top
   from model import loss as ride_loss  # pylint: disable=g-import-not-at-top
+  from model.ldam_drw_resnets import ride_resnet_cifar  # pylint: disable=g-import-not-at-top
   return ride_resnet_cifar, ride_loss
 
 
@@ -209,6 +210,7 @@ def check_equivalence(args, config, counts) -> dict:
   """
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import torch  # pylint: disable=g-import-not-at-top
+
   from ltjax import losses  # pylint: disable=g-import-not-at-top
   from ltjax import models  # pylint: disable=g-import-not-at-top
   ride_resnet_cifar, ride_loss = _import_reference(args.reference)
@@ -259,7 +261,8 @@ def check_equivalence(args, config, counts) -> dict:
 def run_reference(args, splits) -> dict:
   """Trains the reference RIDE-3 with its own model and loss classes; returns test metrics."""
   import torch  # pylint: disable=g-import-not-at-top
-  from ltjax import metrics  # pylint: disable=g-import-not-at-top
+
+  from ltjax.core import metrics  # pylint: disable=g-import-not-at-top
   ride_resnet_cifar, ride_loss = _import_reference(args.reference)
 
   torch.manual_seed(args.seed)

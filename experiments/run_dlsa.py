@@ -24,7 +24,7 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-from ltjax import metrics  # pylint: disable=g-import-not-at-top,wrong-import-position
+from ltjax.core import metrics  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 VARIANTS = {  # name: depth, flow kind, what the cluster-aided classifier sees as z
     "dlsa-depth1-maf-x": {"max_depth": 1, "flow.kind": "maf", "cac_input": "x"},

@@ -28,7 +28,7 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-from ltjax import metrics  # pylint: disable=g-import-not-at-top,wrong-import-position
+from ltjax.core import metrics  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def _name(config_path: str) -> str:

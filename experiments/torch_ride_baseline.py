@@ -43,8 +43,8 @@ class _AugmentedCifar:
     return len(self.labels)
 
   def __getitem__(self, i):
-    import torch  # pylint: disable=g-import-not-at-top
     from PIL import Image  # pylint: disable=g-import-not-at-top
+    import torch  # pylint: disable=g-import-not-at-top
     rng = np.random.default_rng()
     padded = np.pad(self.images[i], ((4, 4), (4, 4), (0, 0)))
     y, x = rng.integers(0, 9, 2)
@@ -72,13 +72,14 @@ def main(argv=None) -> dict:
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import torch  # pylint: disable=g-import-not-at-top
   import torch.nn.functional as F  # pylint: disable=g-import-not-at-top
+
   from experiments import bench  # pylint: disable=g-import-not-at-top
-  from ltjax import config as config_lib  # pylint: disable=g-import-not-at-top
-  from ltjax import optim  # pylint: disable=g-import-not-at-top
+  from ltjax.core import optim  # pylint: disable=g-import-not-at-top
   from ltjax.data import datasets  # pylint: disable=g-import-not-at-top
+  from ltjax.ride import recipes as ride_recipes  # pylint: disable=g-import-not-at-top
 
   wall_start = time.perf_counter()
-  config = config_lib.ride_cifar_recipe(args.dataset, num_experts=3)
+  config = ride_recipes.ride_cifar_recipe(args.dataset, num_experts=3)
   config.dataset.data_dir = args.data
   config.train.num_epochs = args.epochs
   splits = datasets.build_splits(config)

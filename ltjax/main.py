@@ -19,8 +19,8 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-from ltjax import checkpoint
-from ltjax import sharding
+from ltjax.core import checkpoint
+from ltjax.core import sharding
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Path to a config file (optionally `path.py:arg`).", lock_config=True)
@@ -82,7 +82,7 @@ def _train_stage():
 
 
 def _decoupled_stage():
-  from ltjax import stage2  # pylint: disable=g-import-not-at-top
+  from ltjax.decoupled import stage as stage2  # pylint: disable=g-import-not-at-top
   return stage2.run
 
 

@@ -1,5 +1,6 @@
 """Test set-up: 4 fake CPU devices (set before JAX starts) and shared fixtures."""
 
+import importlib.util
 import json
 import os
 import pickle
@@ -86,6 +87,7 @@ def write_fake_image_folder(root: str, num_classes: int = 4, per_class=(8, 6, 4,
 def pytest_configure(config):
   del config
   import jax  # pylint: disable=g-import-not-at-top
+
   # Silent rank promotion hides shape bugs; make it an error in every test.
   jax.config.update("jax_numpy_rank_promotion", "raise")
 
@@ -136,3 +138,10 @@ def write_fake_aux_folder(root: str, prefix: str, target_names, num_aux: int = 3
   with open(os.path.join(root, f"{prefix}_aux_parents.json"), "w") as f:
     json.dump(parents, f)
   return root
+
+
+def load_config(relpath, arg="smoke"):
+  spec = importlib.util.spec_from_file_location("cfg", os.path.join(REPO, relpath))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)

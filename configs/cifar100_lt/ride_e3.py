@@ -7,8 +7,9 @@ Recipe: `ltjax.config.ride_cifar_recipe` (ride.md). Reference top-1: stage 1 wit
 """
 
 from ltjax import config as config_lib
+from ltjax.ride import recipes as ride_recipes
 
 
 def get_config(arg: str | None = None):
-  c = config_lib.ride_cifar_recipe("cifar100_lt", num_experts=3)
+  c = ride_recipes.ride_cifar_recipe("cifar100_lt", num_experts=3)
   return config_lib.config_arg(c, arg, "ride_cifar_tiny")

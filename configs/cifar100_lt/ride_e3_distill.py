@@ -13,10 +13,11 @@ Reference top-1: 49.0 (67.6 / 50.9 / 25.2) with routing (RIDE model zoo).
 """
 
 from ltjax import config as config_lib
+from ltjax.ride import recipes as ride_recipes
 
 
 def get_config(arg: str | None = None):
-  c = config_lib.ride_cifar_recipe("cifar100_lt", num_experts=3)
+  c = ride_recipes.ride_cifar_recipe("cifar100_lt", num_experts=3)
   c.distill.teacher_workdir = "runs/cifar100_ride_teacher_e6"
   c.optimizer.warmup_epochs = 20
   c = config_lib.config_arg(c, arg, "ride_cifar_tiny")

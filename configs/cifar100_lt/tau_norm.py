@@ -11,9 +11,10 @@ Reference top-1 (IF 100): 41.0 (BagofTricks runs).
 """
 
 from ltjax import config as config_lib
+from ltjax.decoupled import recipes as decoupled_recipes
 
 
 def get_config(arg: str | None = None):
   c = config_lib.cifar_lt_recipe("cifar100_lt")
-  config_lib.decoupled_stage(c, "tau_norm", "runs/cifar100_ce")
+  decoupled_recipes.decoupled_stage(c, "tau_norm", "runs/cifar100_ce")
   return config_lib.config_arg(c, arg, "cifar_resnet_tiny")

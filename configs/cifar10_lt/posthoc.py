@@ -11,9 +11,10 @@ Reference top-1 (IF 100): none in protocol.md.
 """
 
 from ltjax import config as config_lib
+from ltjax.decoupled import recipes as decoupled_recipes
 
 
 def get_config(arg: str | None = None):
   c = config_lib.cifar_lt_recipe("cifar10_lt")
-  config_lib.decoupled_stage(c, "posthoc", "runs/cifar10_ce")
+  decoupled_recipes.decoupled_stage(c, "posthoc", "runs/cifar10_ce")
   return config_lib.config_arg(c, arg, "cifar_resnet_tiny")

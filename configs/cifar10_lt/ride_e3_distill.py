@@ -13,10 +13,11 @@ Reference top-1: none.
 """
 
 from ltjax import config as config_lib
+from ltjax.ride import recipes as ride_recipes
 
 
 def get_config(arg: str | None = None):
-  c = config_lib.ride_cifar_recipe("cifar10_lt", num_experts=3)
+  c = ride_recipes.ride_cifar_recipe("cifar10_lt", num_experts=3)
   c.distill.teacher_workdir = "runs/cifar10_ride_teacher_e6"
   c.optimizer.warmup_epochs = 20
   c = config_lib.config_arg(c, arg, "ride_cifar_tiny")

@@ -12,9 +12,10 @@ Reference top-1: none.
 """
 
 from ltjax import config as config_lib
+from ltjax.ride import recipes as ride_recipes
 
 
 def get_config(arg: str | None = None):
-  c = config_lib.ride_cifar_recipe("cifar10_lt", num_experts=3)
-  config_lib.ride_router_stage(c, "runs/cifar10_ride_e3")
+  c = ride_recipes.ride_cifar_recipe("cifar10_lt", num_experts=3)
+  ride_recipes.ride_router_stage(c, "runs/cifar10_ride_e3")
   return config_lib.config_arg(c, arg, "ride_cifar_tiny")

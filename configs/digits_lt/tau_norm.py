@@ -8,9 +8,10 @@ Reference: none (measured numbers in the README and experiments/results).
 """
 
 from ltjax import config as config_lib
+from ltjax.decoupled import recipes as decoupled_recipes
 
 
 def get_config(arg: str | None = None):
   c = config_lib.digits_lt_recipe()
-  config_lib.decoupled_stage(c, "tau_norm", "runs/digits_ce")
+  decoupled_recipes.decoupled_stage(c, "tau_norm", "runs/digits_ce")
   return config_lib.config_arg(c, arg, "small_cnn")

@@ -10,10 +10,10 @@ Expected: not in the paper (no CIFAR experiments); measured rows in
 experiments/results/dlsa_cpu.md.
 """
 
-from ltjax import config as config_lib
+from ltjax.dlsa import recipes as dlsa_recipes
 
 
 def get_config(arg: str | None = None):
-  c = config_lib.dlsa_small_features(config_lib.dlsa_recipe(), num_clusters=100,
+  c = dlsa_recipes.dlsa_small_features(dlsa_recipes.dlsa_recipe(), num_clusters=100,
                                      flow_batch_size=256)
-  return config_lib.dlsa_smoke(c, arg)
+  return dlsa_recipes.dlsa_smoke(c, arg)

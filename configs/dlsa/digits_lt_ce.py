@@ -8,10 +8,10 @@ components, flow batch 64 (see `ltjax.config.dlsa_small_features`).
 Expected: not in the paper; measured rows in experiments/results/dlsa_cpu.md.
 """
 
-from ltjax import config as config_lib
+from ltjax.dlsa import recipes as dlsa_recipes
 
 
 def get_config(arg: str | None = None):
-  c = config_lib.dlsa_small_features(config_lib.dlsa_recipe(), num_clusters=10,
+  c = dlsa_recipes.dlsa_small_features(dlsa_recipes.dlsa_recipe(), num_clusters=10,
                                      flow_batch_size=64)
-  return config_lib.dlsa_smoke(c, arg)
+  return dlsa_recipes.dlsa_smoke(c, arg)

@@ -7,8 +7,8 @@ imagenet_lt_ce.py, only the features differ (the feature-evaluation use).
 Expected: no verified DLSA number (dlsa.md §6).
 """
 
-from ltjax import config as config_lib
+from ltjax.dlsa import recipes as dlsa_recipes
 
 
 def get_config(arg: str | None = None):
-  return config_lib.dlsa_smoke(config_lib.dlsa_recipe(), arg)
+  return dlsa_recipes.dlsa_smoke(dlsa_recipes.dlsa_recipe(), arg)

@@ -10,8 +10,8 @@ Expected: no verified DLSA number (dlsa.md §6: the paper's tables could not be 
 compare against the control and stage-1 rows results.json reports.
 """
 
-from ltjax import config as config_lib
+from ltjax.dlsa import recipes as dlsa_recipes
 
 
 def get_config(arg: str | None = None):
-  return config_lib.dlsa_smoke(config_lib.dlsa_recipe(), arg)
+  return dlsa_recipes.dlsa_smoke(dlsa_recipes.dlsa_recipe(), arg)

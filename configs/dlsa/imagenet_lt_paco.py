@@ -9,9 +9,9 @@ Left out: the reference initialises A from PaCo's fc (`linear.weight`); ltjax he
 PyTorch's default init. Expected: no verified DLSA number (dlsa.md §6; PaCo alone: 57.0).
 """
 
-from ltjax import config as config_lib
+from ltjax.dlsa import recipes as dlsa_recipes
 
 
 def get_config(arg: str | None = None):
-  c = config_lib.dlsa_recipe(max_depth=3, head_learning_rate=1e-4)
-  return config_lib.dlsa_smoke(c, arg)
+  c = dlsa_recipes.dlsa_recipe(max_depth=3, head_learning_rate=1e-4)
+  return dlsa_recipes.dlsa_smoke(c, arg)

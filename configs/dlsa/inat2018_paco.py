@@ -11,10 +11,10 @@ evaluation streams chunks of dlsa.flow.eval_chunk. Expected: no verified DLSA nu
 alone: 73.2).
 """
 
-from ltjax import config as config_lib
+from ltjax.dlsa import recipes as dlsa_recipes
 
 
 def get_config(arg: str | None = None):
-  c = config_lib.dlsa_recipe(max_depth=3, flow_epochs=30, lambdas=(1.0, 1.0, 0.02),
+  c = dlsa_recipes.dlsa_recipe(max_depth=3, flow_epochs=30, lambdas=(1.0, 1.0, 0.02),
                              head_learning_rate=1e-4)
-  return config_lib.dlsa_smoke(c, arg)
+  return dlsa_recipes.dlsa_smoke(c, arg)

@@ -7,9 +7,9 @@ epochs, lambdas lh 1 / balance 2 / purity 0.03, BSM linear heads at lr 1e-2.
 Expected: no verified DLSA number (dlsa.md §6).
 """
 
-from ltjax import config as config_lib
+from ltjax.dlsa import recipes as dlsa_recipes
 
 
 def get_config(arg: str | None = None):
-  c = config_lib.dlsa_recipe(flow_batch_size=512, flow_epochs=60, lambdas=(1.0, 2.0, 0.03))
-  return config_lib.dlsa_smoke(c, arg)
+  c = dlsa_recipes.dlsa_recipe(flow_batch_size=512, flow_epochs=60, lambdas=(1.0, 2.0, 0.03))
+  return dlsa_recipes.dlsa_smoke(c, arg)

@@ -18,12 +18,13 @@ mechanism, not the paper's numbers. Measured: experiments/results/extrapolation_
 """
 
 from ltjax import config as config_lib
+from ltjax.granularity import recipes as granularity_recipes
 
 AUX_CLASSES = ("dog", "frog", "horse", "ship", "truck")
 
 
 def get_config(arg: str | None = "aux_silenced"):
-  variant, extra = config_lib.split_variant_arg(arg, "aux_silenced")
+  variant, extra = granularity_recipes.split_variant_arg(arg, "aux_silenced")
   c = config_lib.cifar_lt_recipe("cifar10_lt")
   c.model.name = "small_cnn"
   c.train.num_epochs = 20
@@ -35,5 +36,5 @@ def get_config(arg: str | None = "aux_silenced"):
   c.aux.cap = 500
   c.aux.mining_k = 1
   c.aux.min_similarity = 0.0  # k = 1 already picks the nearest; every target gets one
-  config_lib.extrapolation_demo(c, AUX_CLASSES, variant)
+  granularity_recipes.extrapolation_demo(c, AUX_CLASSES, variant)
   return config_lib.config_arg(c, extra, "small_cnn")

@@ -15,16 +15,17 @@ Measured: experiments/results/extrapolation_cpu.md.
 """
 
 from ltjax import config as config_lib
+from ltjax.granularity import recipes as granularity_recipes
 
 AUX_CLASSES = ("5", "6", "7", "8", "9")
 
 
 def get_config(arg: str | None = "aux_silenced"):
-  variant, extra = config_lib.split_variant_arg(arg, "aux_silenced")
+  variant, extra = granularity_recipes.split_variant_arg(arg, "aux_silenced")
   c = config_lib.digits_lt_recipe()
   c.aux.cap = 60
   c.aux.mining_k = 1
   c.aux.min_similarity = -1.0  # k = 1 picks the nearest prototype; every target gets one
   c.aux.mining_embedder = "pixel_prototypes"
-  config_lib.extrapolation_demo(c, AUX_CLASSES, variant)
+  granularity_recipes.extrapolation_demo(c, AUX_CLASSES, variant)
   return config_lib.config_arg(c, extra, "small_cnn")

@@ -12,8 +12,9 @@ Reference: Paper (secondary sources, unverified): ImageNet-LT, CLIP init, baseli
 """
 
 from ltjax import config as config_lib
+from ltjax.granularity import recipes as granularity_recipes
 
 
 def get_config(arg: str | None = None):
-  c = config_lib.extrapolation_vit_recipe("imagenet_lt", "clip")
+  c = granularity_recipes.extrapolation_vit_recipe("imagenet_lt", "clip")
   return config_lib.config_arg(c, arg, "vit_tiny")

@@ -12,8 +12,9 @@ Reference: Paper: iNaturalist 2018 numbers not recoverable (granularity.md §5).
 """
 
 from ltjax import config as config_lib
+from ltjax.granularity import recipes as granularity_recipes
 
 
 def get_config(arg: str | None = None):
-  c = config_lib.extrapolation_vit_recipe("inat2018", "dinov2")
+  c = granularity_recipes.extrapolation_vit_recipe("inat2018", "dinov2")
   return config_lib.config_arg(c, arg, "vit_tiny")

@@ -12,8 +12,9 @@ Reference: Paper: Places-LT numbers not recoverable (granularity.md §5); no rel
 """
 
 from ltjax import config as config_lib
+from ltjax.granularity import recipes as granularity_recipes
 
 
 def get_config(arg: str | None = None):
-  c = config_lib.extrapolation_vit_recipe("places_lt", "scratch")
+  c = granularity_recipes.extrapolation_vit_recipe("places_lt", "scratch")
   return config_lib.config_arg(c, arg, "vit_tiny")

@@ -9,10 +9,11 @@ Reference: top-1 49.9 (decoupling paper, ResNeXt-50, 90 epochs).
 """
 
 from ltjax import config as config_lib
+from ltjax.decoupled import recipes as decoupled_recipes
 
 
 def get_config(arg: str | None = None):
   c = config_lib.default_config()
   c.dataset.name = "image_folder"
-  config_lib.decoupled_stage(c, "lws", "runs/imagenet_lt_ce")
+  decoupled_recipes.decoupled_stage(c, "lws", "runs/imagenet_lt_ce")
   return config_lib.config_arg(c, arg, "resnet_tiny")

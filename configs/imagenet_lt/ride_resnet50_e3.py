@@ -8,8 +8,9 @@ split. Reference top-1: 54.9 (paper, unverified per ride.md); 51.8 seen by a 1-G
 """
 
 from ltjax import config as config_lib
+from ltjax.ride import recipes as ride_recipes
 
 
 def get_config(arg: str | None = None):
-  c = config_lib.ride_imagenet_recipe(3, "ride_resnet50")
+  c = ride_recipes.ride_imagenet_recipe(3, "ride_resnet50")
   return config_lib.config_arg(c, arg, "ride_resnet_tiny")

@@ -8,8 +8,9 @@ split. Reference top-1: 57.5 (68.9 / 54.3 / 36.5; RIDE model zoo).
 """
 
 from ltjax import config as config_lib
+from ltjax.ride import recipes as ride_recipes
 
 
 def get_config(arg: str | None = None):
-  c = config_lib.ride_imagenet_recipe(6, "ride_resnext50")
+  c = ride_recipes.ride_imagenet_recipe(6, "ride_resnext50")
   return config_lib.config_arg(c, arg, "ride_resnet_tiny")

@@ -9,9 +9,10 @@ applied (ImageNet statistics are used). Reference top-1: 72.6 (70.9 / 72.5 / 73.
 """
 
 from ltjax import config as config_lib
+from ltjax.ride import recipes as ride_recipes
 
 
 def get_config(arg: str | None = None):
-  c = config_lib.ride_imagenet_recipe(4, "ride_resnet50", inat=True)
+  c = ride_recipes.ride_imagenet_recipe(4, "ride_resnet50", inat=True)
   c.distill.teacher_workdir = "runs/inat2018_ride_resnet50_teacher_e6"
   return config_lib.config_arg(c, arg, "ride_resnet_tiny")

@@ -9,8 +9,9 @@ applied (ImageNet statistics are used). Reference top-1: 72.9 (71.1 / 72.9 / 73.
 """
 
 from ltjax import config as config_lib
+from ltjax.ride import recipes as ride_recipes
 
 
 def get_config(arg: str | None = None):
-  c = config_lib.ride_imagenet_recipe(6, "ride_resnet50", inat=True)
+  c = ride_recipes.ride_imagenet_recipe(6, "ride_resnet50", inat=True)
   return config_lib.config_arg(c, arg, "ride_resnet_tiny")

@@ -12,9 +12,11 @@ import numpy as np
 from ltjax import config as config_lib
 from ltjax.data import arrays
 from ltjax.data import augment
+from ltjax.data import cifar_files
+from ltjax.data import class_split
 from ltjax.data import digits
+from ltjax.data import image_folder
 from ltjax.data import validation
-from ltjax.granularity import auxiliary
 
 # TFDS builder name and class count of each CIFAR-LT dataset.
 _CIFAR = {"cifar10_lt": ("cifar10", 10), "cifar100_lt": ("cifar100", 100)}
@@ -41,6 +43,9 @@ class DatasetSplits:
   num_targets: int = 0
   neighbors: np.ndarray | None = None
   auxiliary: dict[str, Any] | None = None
+  # The images of the classes `aux.classes` moved out of the label space (labels 0 .. M-1 in
+  # that order) and their names, for `ltjax.granularity.add_auxiliary`; else None.
+  moved_classes: tuple[Any, list[str]] | None = None
 
   def __post_init__(self):
     if not self.num_targets:
@@ -57,7 +62,7 @@ class DatasetSplits:
     return self.class_counts[:self.num_targets]
 
 
-def _limit_per_class(split, limit: int):
+def limit_per_class(split, limit: int):
   """The first `limit` images of each class (smoke runs), order otherwise kept."""
   if not limit or split is None:
     return split
@@ -77,7 +82,6 @@ def _cifar_lt(dc: ml_collections.ConfigDict, data_dir: str,
               aux_names: Sequence[str] = ()) -> tuple[DatasetSplits, Any]:
   tfds_name, num_classes = _CIFAR[dc.name]
   if dc.source == "files":
-    from ltjax.data import cifar_files  # pylint: disable=g-import-not-at-top
     train_full, test, names = cifar_files.load_cifar(tfds_name, data_dir)
   elif dc.source == "tfds":
     from ltjax.data import tfds_source  # pylint: disable=g-import-not-at-top
@@ -89,8 +93,8 @@ def _cifar_lt(dc: ml_collections.ConfigDict, data_dir: str,
     raise ValueError(f"dataset {dc.name} reads from source 'files' or 'tfds', not {dc.source!r}")
   aux = None
   if aux_names:  # the named classes leave the label space before the LT profile is drawn
-    train_full, aux, kept = auxiliary.move_classes_to_auxiliary(train_full, names, aux_names)
-    test, _, _ = auxiliary.move_classes_to_auxiliary(test, names, aux_names)
+    train_full, aux, kept = class_split.move_classes_to_auxiliary(train_full, names, aux_names)
+    test, _, _ = class_split.move_classes_to_auxiliary(test, names, aux_names)
     names, num_classes = kept, len(kept)
   train_idx, val_idx = validation.lt_train_and_val_indices(
       train_full.labels, dc.imbalance_factor, profile=dc.profile, subset_seed=dc.subset_seed,
@@ -105,7 +109,7 @@ def _digits_lt(dc: ml_collections.ConfigDict,
   images, labels = digits.load_digits_arrays()
   names, aux = [str(i) for i in range(10)], None
   if aux_names:
-    targets, aux, names = auxiliary.move_classes_to_auxiliary(
+    targets, aux, names = class_split.move_classes_to_auxiliary(
         arrays.ArraySplit(images, labels), names, aux_names)
     images, labels = targets.images, targets.labels
   splits = digits.digits_lt_splits(dc.imbalance_factor, dc.n_max, dc.test_per_class,
@@ -117,7 +121,6 @@ def _digits_lt(dc: ml_collections.ConfigDict,
 
 
 def _image_folder(dc: ml_collections.ConfigDict, data_dir: str) -> DatasetSplits:
-  from ltjax.data import image_folder  # pylint: disable=g-import-not-at-top
   if dc.num_classes <= 0:
     raise ValueError("dataset.source='image_folder' needs config.dataset.num_classes "
                      "(1000 for ImageNet-LT, 365 for Places-LT, 8142 for iNaturalist 2018)")
@@ -140,85 +143,6 @@ def _image_folder(dc: ml_collections.ConfigDict, data_dir: str) -> DatasetSplits
                        augment.IMAGENET_STD)
 
 
-def _load_auxiliary(config: ml_collections.ConfigDict, image_size: int):
-  """The auxiliary images (labels 0 .. M-1) and names of aux.source 'arrays'/'image_folder'."""
-  ac = config.aux
-  root = config_lib.data_dir(config)
-  resolve = lambda p: p if os.path.isabs(p) else os.path.join(root, p)
-  if ac.source == "arrays":
-    return auxiliary.load_arrays_source(resolve(ac.path))
-  from ltjax.data import image_folder  # pylint: disable=g-import-not-at-top
-  names = auxiliary.read_names_file(resolve(ac.names_file))
-  split = image_folder.ImageFolderSplit(root, resolve(ac.path), image_size, len(names),
-                                        resize_size=image_size)
-  return split, names
-
-
-def _filter_auxiliary(splits: DatasetSplits, config: ml_collections.ConfigDict, aux_split,
-                      neighbors: np.ndarray):
-  """Keeps the auxiliary images whose feature lies within [filter_low, filter_high] cosine of a
-  parent's prototype (`ltjax.granularity.filtering`)."""
-  from ltjax.granularity import filtering  # pylint: disable=g-import-not-at-top
-  ac, t = config.aux, splits.num_classes
-  if ac.filter_features:
-    target_f, aux_f = filtering.load_feature_file(ac.filter_features, len(splits.train),
-                                                  len(aux_split))
-  else:
-    target_f, aux_f = filtering.features_from_run(ac.filter_workdir, [splits.train, aux_split],
-                                                  splits.mean, splits.std,
-                                                  config.train.eval_batch_size)
-  prototypes = filtering.class_prototypes(target_f, splits.train.labels, t)
-  similarity = filtering.parent_similarity(aux_f, np.asarray(aux_split.labels) + t, prototypes,
-                                           neighbors)
-  keep = filtering.keep_mask(similarity, ac.filter_low, ac.filter_high)
-  finite = similarity[np.isfinite(similarity)]
-  info = {"features": ac.filter_features or ac.filter_workdir, "low": ac.filter_low,
-          "high": ac.filter_high, "kept": int(keep.sum()), "removed": int((~keep).sum()),
-          # images of auxiliary classes with a parent: the ones the filter can judge
-          "judged": int(np.isfinite(similarity).sum()),
-          "similarity_quartiles": [round(float(q), 4) for q in np.percentile(
-              finite, [25, 50, 75])] if finite.size else []}
-  return aux_split.subset(np.nonzero(keep)[0]), info
-
-
-def _attach_auxiliary(splits: DatasetSplits, config: ml_collections.ConfigDict, aux_split,
-                      aux_names: list[str]) -> DatasetSplits:
-  """Adds the auxiliary classes after the targets: train over C = T + M classes, the neighbour
-  table (from aux.parents_file, mined from the names, or shuffled as a control)."""
-  ac = config.aux
-  if aux_split is None:
-    aux_split, aux_names = _load_auxiliary(config, splits.train.image_shape[0])
-  if ac.limit_per_class:  # the same auxiliary images for every variant of a comparison
-    aux_split = _limit_per_class(aux_split, ac.limit_per_class)
-  t = splits.num_classes
-  if ac.parents_file:
-    table = auxiliary.table_from_parents_file(
-        os.path.join(config_lib.data_dir(config), ac.parents_file)
-        if not os.path.isabs(ac.parents_file) else ac.parents_file, splits.class_names,
-        aux_names)
-  else:
-    embed_fn = None
-    if ac.mining_embedder == "pixel_prototypes":
-      embed_fn = auxiliary.pixel_prototype_embedder(
-          [(splits.class_names, splits.train), (aux_names, aux_split)])
-    table = auxiliary.mined_table(splits.class_names, aux_names, ac.mining_k,
-                                  ac.min_similarity, embed_fn)
-  if ac.shuffle_parents:
-    table = auxiliary.shuffled_table(table, ac.shuffle_seed)
-  filter_info = None
-  if ac.filter_workdir or ac.filter_features:
-    aux_split, filter_info = _filter_auxiliary(splits, config, aux_split, table.neighbors)
-  aux_labels = np.asarray(aux_split.labels, np.int32) + t
-  info = auxiliary.describe(table, splits.class_names, aux_names, aux_split.labels, ac.cap)
-  info["silencing"] = ac.silencing
-  if filter_info:
-    info["filter"] = filter_info
-  return dataclasses.replace(
-      splits, train=auxiliary.concat_train(splits.train, aux_split, aux_labels),
-      num_classes=t + len(aux_names), class_names=list(splits.class_names) + list(aux_names),
-      num_targets=t, neighbors=table.neighbors, auxiliary=info)
-
-
 def build_splits(config: ml_collections.ConfigDict) -> DatasetSplits:
   """Loads the dataset `config.dataset` names and applies the long-tail protocol.
 
@@ -226,7 +150,8 @@ def build_splits(config: ml_collections.ConfigDict) -> DatasetSplits:
     config: the full experiment config (reads `config.dataset`).
 
   Returns:
-    DatasetSplits with the LT train split, held-out val (or None) and the balanced test split.
+    DatasetSplits with the LT train split, held-out val (or None) and the balanced test split
+    (the target classes; `ltjax.granularity.add_auxiliary` adds auxiliary classes).
   """
   dc, ac = config.dataset, config.aux
   moved = tuple(ac.classes) if ac.source == "dataset_classes" else tuple(dc.exclude_classes)
@@ -241,17 +166,13 @@ def build_splits(config: ml_collections.ConfigDict) -> DatasetSplits:
     splits, aux_split = _cifar_lt(dc, config_lib.data_dir(config), moved)
   else:
     splits = _image_folder(dc, config_lib.data_dir(config))
-  if ac.source:
-    if ac.source != "dataset_classes":
-      aux_split = None  # exclude_classes: the moved classes are simply dropped
-    splits = _attach_auxiliary(splits, config, aux_split, list(moved))
+  if ac.source == "dataset_classes":  # exclude_classes: the moved classes are simply dropped
+    splits.moved_classes = (aux_split, list(moved))
   for what in ("train", "val", "test"):
     if getattr(splits, what) is not None:
-      # val/test hold target classes only: an auxiliary label there is a data error.
-      _check_labels(getattr(splits, what),
-                    splits.num_classes if what == "train" else splits.num_targets, what)
-  splits.val = _limit_per_class(splits.val, dc.eval_per_class_limit)
-  splits.test = _limit_per_class(splits.test, dc.eval_per_class_limit)
+      _check_labels(getattr(splits, what), splits.num_classes, what)
+  splits.val = limit_per_class(splits.val, dc.eval_per_class_limit)
+  splits.test = limit_per_class(splits.test, dc.eval_per_class_limit)
   return splits
 
 

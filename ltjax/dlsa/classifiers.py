@@ -22,8 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ltjax import feature_cache
 from ltjax.data import samplers
+from ltjax.runs import feature_cache
 
 ABSENT_LOGIT = -1e4  # logit of a masked (absent) class in assembled outputs: probability ~ 0
 

@@ -20,7 +20,9 @@ from absl import flags
 from ml_collections import config_flags
 import numpy as np
 
-from ltjax import results as results_lib
+from ltjax.dlsa import features as features_lib
+from ltjax.dlsa import stage
+from ltjax.runs import results as results_lib
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "a DLSA config file",
                                           lock_config=True)
@@ -83,8 +85,6 @@ def write_report(config, paths: list[str], out: str) -> str:
   """Runs DLSA on each feature set in `paths` and writes `<out>/<i>_<name>.{json,md,png}` and
   `<out>/summary.md`; returns the summary text. Every feature set is loaded and checked
   before any of them is run, so a bad one fails the command before any work."""
-  from ltjax.dlsa import features as features_lib  # pylint: disable=g-import-not-at-top
-  from ltjax.dlsa import stage  # pylint: disable=g-import-not-at-top
   if len(paths) > 1:  # a single set is checked by its own run, before any training
     for path in paths:
       features_lib.load(path, val_holdout_fraction=config.dlsa.val_holdout_fraction,

@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from ltjax import feature_cache
+from ltjax.runs import feature_cache
 
 NPZ_FORMAT = "numpy.savez(path, features=(N, D) floats, labels=(N,) ints)"
 H5_FORMAT = "h5py: datasets 'features' (N, D) and 'labels' (N,)"

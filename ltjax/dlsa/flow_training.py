@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ltjax import sharding
+from ltjax.core import sharding
 from ltjax.dlsa import mixture
 from ltjax.models import flows
 

@@ -31,11 +31,11 @@ from typing import Any
 from absl import logging
 import numpy as np
 
-from ltjax import feature_cache
-from ltjax import metrics
+from ltjax.core import metrics
 from ltjax.dlsa import classifiers
 from ltjax.dlsa import flow_training
 from ltjax.dlsa import mixture
+from ltjax.runs import feature_cache
 
 
 @dataclasses.dataclass(frozen=True)

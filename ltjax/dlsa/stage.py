@@ -18,11 +18,11 @@ import ml_collections
 import numpy as np
 
 from ltjax import config as config_lib
-from ltjax import metrics
-from ltjax import results as results_lib
+from ltjax.core import metrics
 from ltjax.dlsa import features as features_lib
 from ltjax.dlsa import flow_training
 from ltjax.dlsa import pipeline
+from ltjax.runs import results as results_lib
 
 
 def dlsa_config(c: ml_collections.ConfigDict) -> pipeline.DLSAConfig:
@@ -97,16 +97,12 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   labels = result.pop("_test_labels")
   result["config"] = config.to_dict()
   if jax.process_index() == 0:
-    os.makedirs(workdir, exist_ok=True)
-    results_lib.write_json_atomically(os.path.join(workdir, "results.json"), result)
-    probs = np.asarray(jax.nn.softmax(logits))
-    results_lib.write_predictions(workdir, labels, probs.argmax(-1), probs.max(-1))
+    predictions, confidence = results_lib.predictions_from_logits(logits)
+    results_lib.write_run_outputs(
+        workdir, result, test_labels=labels, predictions=predictions, confidence=confidence,
+        class_counts=result["class_counts"],
+        title=f"DLSA: test top-1 {100 * result['test']['top1']:.1f}%")
     np.savez(os.path.join(workdir, "test_routes.npz"), route=route)
-    results_lib.plot_per_class_accuracy(
-        os.path.join(workdir, "per_class_accuracy.png"), np.asarray(result["class_counts"]),
-        result["test"]["per_class"], f"DLSA: test top-1 {100 * result['test']['top1']:.1f}%")
-    table = {k: result[k] for k in ("val", "test") if k in result}
-    print(results_lib.format_table(table), flush=True)
     for name, res in result.get("baselines", {}).items():
       print(f"{name}:\n{results_lib.format_table(res)}", flush=True)
   return result

@@ -24,6 +24,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ltjax.data import arrays
+from ltjax.data.class_split import move_classes_to_auxiliary  # noqa: F401  (kept name)
+from ltjax.granularity import mining
 
 SOURCES = ("", "arrays", "image_folder", "dataset_classes")
 
@@ -92,42 +94,6 @@ def concat_train(target_train, aux_split, aux_labels: np.ndarray):
   return ConcatSplit(target_train, aux_split, aux_labels)
 
 
-def move_classes_to_auxiliary(split: arrays.ArraySplit, class_names: Sequence[str],
-                              aux_names: Sequence[str]
-                              ) -> tuple[arrays.ArraySplit, arrays.ArraySplit, list[str]]:
-  """Splits a dataset's classes into targets and auxiliary classes (the §8 demonstration).
-
-  Args:
-    split: images with labels 0 .. K-1 indexing `class_names`.
-    class_names: the K names.
-    aux_names: the names that become auxiliary classes, in that order.
-
-  Returns:
-    (targets, auxiliary, target_names): targets relabelled 0 .. T-1 in the dataset's class
-    order; auxiliary images with labels 0 .. M-1 in `aux_names` order (not yet offset).
-  """
-  names = list(class_names)
-  missing = [n for n in aux_names if n not in names]
-  if missing:
-    raise ValueError(f"aux.classes names {missing} are not classes of the dataset; its "
-                     f"classes are {names}")
-  if len(set(aux_names)) != len(aux_names) or len(aux_names) >= len(names):
-    raise ValueError("aux.classes must be distinct and leave at least one target class")
-  target_ids = [i for i, n in enumerate(names) if n not in aux_names]
-  aux_ids = [names.index(n) for n in aux_names]
-  target_map = np.full(len(names), -1, np.int64)
-  target_map[target_ids] = np.arange(len(target_ids))
-  aux_map = np.full(len(names), -1, np.int64)
-  aux_map[aux_ids] = np.arange(len(aux_ids))
-  labels = np.asarray(split.labels)
-  is_target = target_map[labels] >= 0
-  targets = arrays.ArraySplit(split.images[is_target],
-                              target_map[labels[is_target]].astype(np.int32))
-  aux = arrays.ArraySplit(split.images[~is_target],
-                          aux_map[labels[~is_target]].astype(np.int32))
-  return targets, aux, [names[i] for i in target_ids]
-
-
 def load_arrays_source(path: str) -> tuple[arrays.ArraySplit, list[str]]:
   """An auxiliary `.npz` with images, labels (0 .. M-1) and class_names."""
   if not os.path.exists(path):
@@ -167,7 +133,6 @@ def table_from_parents_file(path: str, target_names: Sequence[str],
 
   Names, not indices, so a table survives any reordering of classes (granularity.md §7.5).
   """
-  from ltjax.granularity import mining  # pylint: disable=g-import-not-at-top
   if not os.path.exists(path):
     raise FileNotFoundError(f"aux.parents_file {path!r} does not exist; it maps each auxiliary "
                             "class name to a list of target class names (JSON), or leave it "
@@ -191,7 +156,6 @@ def table_from_parents_file(path: str, target_names: Sequence[str],
 def mined_table(target_names: Sequence[str], aux_names: Sequence[str], k: int,
                 min_similarity: float, embed_fn: Callable | None = None) -> AuxiliaryTable:
   """The table `mine_neighbors` builds from the class names."""
-  from ltjax.granularity import mining  # pylint: disable=g-import-not-at-top
   neighbors = mining.mine_neighbors(list(target_names), list(aux_names), k=k,
                                     min_similarity=min_similarity, embed_fn=embed_fn)
   return AuxiliaryTable(np.asarray(neighbors, np.int32), "mined")

@@ -13,22 +13,18 @@ Features come from a user's cache (`load_feature_file`) or from a finished ltjax
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
-import orbax.checkpoint as ocp
 
-from ltjax import distill
-from ltjax import evaluate
-from ltjax import feature_cache
-from ltjax import models
-from ltjax import sharding
-from ltjax import steps
+from ltjax.core import evaluate
+from ltjax.core import sharding
+from ltjax.runs import feature_cache
+from ltjax.runs import finished
+from ltjax.train import steps
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:
@@ -101,20 +97,9 @@ def features_from_run(workdir: str, splits_list: list[Any], mean, std,
                       batch_size: int = 500) -> list[np.ndarray]:
   """Pooled features (eval mode) of each split in `splits_list` from a finished ltjax run's
   selected weights (its model is rebuilt from its config.json)."""
-  config_path, results_path = (os.path.join(workdir, f) for f in ("config.json",
-                                                                   "results.json"))
-  if not os.path.exists(results_path):
-    raise FileNotFoundError(f"{results_path} not found: aux.filter_workdir must be a finished "
-                            "ltjax training run")
-  with open(config_path, encoding="utf-8") as f:
-    run_config = ml_collections.ConfigDict(json.load(f))
-  with open(results_path, encoding="utf-8") as f:
-    results = json.load(f)
-  num_classes = len(results["class_counts"]) + (results.get("auxiliary") or {}).get(
-      "num_classes", 0)
-  model = models.build_model(run_config.model.name, num_classes,
-                             **models.config_kwargs(run_config.model))
-  raw = ocp.StandardCheckpointer().restore(distill._selected_checkpoint(workdir))  # pylint: disable=protected-access
+  run = finished.load(workdir, "aux.filter_workdir")
+  model = run.model()
+  raw = run.restore()
   mesh = sharding.make_data_mesh()
   state = jax.device_put(
       steps.TrainState(step=jnp.zeros((), jnp.int32), params=raw["params"],

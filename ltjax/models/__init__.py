@@ -15,8 +15,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from ltjax.models import resnet
-from ltjax.models import ride
 from ltjax.models import resnet_cifar
+from ltjax.models import ride
 from ltjax.models import small_cnn
 from ltjax.models import vit
 from ltjax.models.resnet import ResNet
@@ -90,7 +90,7 @@ def config_kwargs(model_config) -> dict[str, Any]:
   kwargs = {}
   if model_config.get("dtype", "float32") != "float32":
     kwargs["dtype"] = jnp.dtype(model_config.dtype)
-  if model_config.name.startswith("ride_"):
+  if is_multi_expert(model_config.name):
     kwargs["num_experts"] = model_config.num_experts
     if not model_config.name.endswith("_tiny"):
       kwargs["reduced"] = model_config.reduced

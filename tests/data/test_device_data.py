@@ -12,11 +12,11 @@ import pytest
 from ltjax import config as config_lib
 from ltjax import losses
 from ltjax import models
-from ltjax import sharding
-from ltjax import steps
+from ltjax.core import sharding
 from ltjax.data import device_data
 from ltjax.data import digits
 from ltjax.data import samplers
+from ltjax.train import steps
 
 BATCH = 16
 

@@ -10,13 +10,13 @@ import re
 import numpy as np
 import pytest
 
-from ltjax import feature_cache
 from ltjax.dlsa import classifiers
 from ltjax.dlsa import feature_report
 from ltjax.dlsa import features
 from ltjax.dlsa import pipeline
 from ltjax.dlsa import stage
-from tests.test_train import load_config
+from ltjax.runs import feature_cache
+from tests.conftest import load_config
 
 REEXTRACT = r"re-extract the features from a finished run \(its stage-1 run diverged\?\)"
 

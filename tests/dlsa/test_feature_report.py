@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from ltjax.dlsa import feature_report
+from tests.conftest import load_config
+from tests.conftest import REPO
 from tests.dlsa import hand_cases
-from tests.test_train import REPO
-from tests.test_train import load_config
 
 
 def _features(directory, seed):

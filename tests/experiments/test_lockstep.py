@@ -22,7 +22,7 @@ import optax
 import pytest
 
 from ltjax import config as config_lib
-from ltjax import optim
+from ltjax.core import optim
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

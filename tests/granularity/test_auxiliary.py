@@ -8,8 +8,9 @@ import pytest
 
 from ltjax import config as config_lib
 from ltjax.data import arrays
-from ltjax.data import datasets
 from ltjax.granularity import auxiliary
+from ltjax.granularity import recipes as granularity_recipes
+from ltjax.train import setup as setup_lib
 
 
 def _split(labels, size=4):
@@ -89,7 +90,7 @@ def test_concat_split_gathers_from_both_parts_in_order():
 
 def _digits_config(variant, **aux):
   c = config_lib.digits_lt_recipe()
-  config_lib.extrapolation_demo(c, ("5", "6", "7", "8", "9"), variant)
+  granularity_recipes.extrapolation_demo(c, ("5", "6", "7", "8", "9"), variant)
   c.aux.mining_embedder = "pixel_prototypes"
   c.aux.mining_k = 1
   c.aux.min_similarity = -1.0
@@ -99,8 +100,8 @@ def _digits_config(variant, **aux):
 
 
 def test_digits_with_auxiliary_classes_keeps_the_same_targets_in_every_variant():
-  plain = datasets.build_splits(_digits_config("targets"))
-  silenced = datasets.build_splits(_digits_config("aux_silenced", cap=30))
+  plain = setup_lib.build_splits(_digits_config("targets"))
+  silenced = setup_lib.build_splits(_digits_config("aux_silenced", cap=30))
   assert plain.num_classes == plain.num_targets == 5 and plain.auxiliary is None
   assert silenced.num_targets == 5 and silenced.num_classes == 10
   assert silenced.class_names == ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
@@ -121,7 +122,7 @@ def test_digits_with_auxiliary_classes_keeps_the_same_targets_in_every_variant()
                                                                                            10))
   assert set(info["neighbors"]) == {"0", "1", "2", "3", "4"}
   assert int(np.asarray(silenced.test.labels).max()) == 4
-  shuffled = datasets.build_splits(_digits_config("aux_shuffled", cap=30))
+  shuffled = setup_lib.build_splits(_digits_config("aux_shuffled", cap=30))
   assert shuffled.auxiliary["table_source"] == "shuffled (mined)"
   assert sorted(shuffled.neighbors[:, 0]) == sorted(silenced.neighbors[:, 0])
   assert (shuffled.neighbors[:, 0] != silenced.neighbors[:, 0]).all()
@@ -137,7 +138,7 @@ def test_auxiliary_arrays_source_and_its_errors(tmp_path):
   c.loss.name = "neighbor_silencing"
   c.aux.source, c.aux.path, c.aux.parents_file = "arrays", str(path), str(
       tmp_path / "parents.json")
-  splits = datasets.build_splits(c)
+  splits = setup_lib.build_splits(c)
   assert splits.num_targets == 10 and splits.num_classes == 13
   assert splits.class_counts[10:].tolist() == [4, 4, 4]
   assert splits.auxiliary["table_source"] == "file"
@@ -146,10 +147,10 @@ def test_auxiliary_arrays_source_and_its_errors(tmp_path):
   np.savez(path, images=np.zeros((2, 8, 8, 1), np.uint8), labels=np.array([0, 5]),
            class_names=np.array(["p", "q"]))
   with pytest.raises(ValueError, match="labels must be 0 .. 1"):
-    datasets.build_splits(c)
+    setup_lib.build_splits(c)
   c.aux.path = str(tmp_path / "none.npz")
   with pytest.raises(FileNotFoundError, match="aux.path"):
-    datasets.build_splits(c)
+    setup_lib.build_splits(c)
 
 
 def test_config_errors_name_the_fix():

@@ -36,7 +36,9 @@ def test_bf16_logits_give_finite_float32_loss_and_gradient():
 def test_registry():
   from ltjax import config as config_lib
   lc = config_lib.default_config().loss
-  assert losses.from_config(lc) is not None
+  z, y = jnp.array([[2.0, 0.0, -1.0]]), jnp.array([0])
+  expected = -2.0 + np.log(np.exp(2.0) + 1.0 + np.exp(-1.0))  # -log softmax(z)[0]
+  assert float(losses.from_config(lc)(z, y, None)[0]) == pytest.approx(expected, rel=1e-6)
   lc.name = "cross_entropy_typo"
   with pytest.raises(ValueError, match="known losses"):
     losses.from_config(lc)

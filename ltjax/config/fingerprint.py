@@ -1,0 +1,48 @@
+"""The resume fingerprint: the config values that can change a training run's result."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import ml_collections
+
+# Keys that cannot change a run's numbers: how often it logs or how it feeds the same batches
+# (the device / host / scanned paths give identical batches, tests/test_train.py), where files
+# live, fault injection. Every other key of the sections the trainer reads is part of the
+# resume fingerprint.
+NON_RESULT_KEYS = (
+    "dataset.data_dir", "train.log_every_steps", "train.eval_batch_size",
+    "train.checkpoint_every_epochs", "train.keep_checkpoints", "train.cache_features",
+    "train.data_on_device", "train.device_data_max_megabytes", "train.steps_per_dispatch",
+    "train.loader_workers", "train.allow_config_change", "debug.kill_at_step",
+    "debug.kill_during_save_at_step",
+)
+# Sections the training stage never reads (the later stages' own settings).
+_OTHER_STAGE_SECTIONS = ("stage", "decoupled", "dlsa")
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+  out = {}
+  for key, value in tree.items():
+    name = f"{prefix}{key}"
+    if isinstance(value, dict):
+      out.update(_flatten(value, name + "."))
+    else:
+      out[name] = value
+  return out
+
+
+def result_fingerprint(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """{dotted key: value} of every config value that can change a training run's result, in
+  JSON form (tuples as lists), stored with each checkpoint."""
+  flat = _flatten(json.loads(json.dumps(config.to_dict())))
+  return {k: v for k, v in sorted(flat.items())
+          if k not in NON_RESULT_KEYS and k.split(".")[0] not in _OTHER_STAGE_SECTIONS}
+
+
+def fingerprint_changes(saved: dict[str, Any], current: dict[str, Any]) -> dict[str, dict]:
+  """{key: {"old": saved value, "new": current value}} for every key that differs (a key that
+  exists on one side only has None on the other)."""
+  return {k: {"old": saved.get(k), "new": current.get(k)}
+          for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k)}
