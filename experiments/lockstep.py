@@ -386,7 +386,10 @@ class LtjaxImageSide:
   def __init__(self, config, splits, steps_per_epoch: int):
     import jax  # pylint: disable=g-import-not-at-top
     import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-    from ltjax import losses, models, optim, steps  # pylint: disable=g-import-not-at-top
+    from ltjax import losses  # pylint: disable=g-import-not-at-top
+    from ltjax import models  # pylint: disable=g-import-not-at-top
+    from ltjax.core import optim  # pylint: disable=g-import-not-at-top
+    from ltjax.train import steps  # pylint: disable=g-import-not-at-top
     self.model = models.build_model(config.model.name, splits.num_classes,
                                     **models.config_kwargs(config.model))
     self.schedule = optim.learning_rate_schedule(config.optimizer, steps_per_epoch,
@@ -398,13 +401,14 @@ class LtjaxImageSide:
     self.tx = optim.build_optimizer(config.optimizer, self.schedule, abstract)
     self.state = jax.jit(lambda r: steps.init_state(self.model, self.tx, r, image_shape))(
         init_rng)
-    num_experts = config.model.num_experts if config.model.name.startswith("ride_") else 1
+    num_experts = config.model.num_experts if models.is_multi_expert(config.model.name) else 1
     objective = losses.objective(config.loss, jnp.asarray(splits.class_counts, jnp.float32),
                                  num_experts)
     step_fn = steps.make_train_step(
         self.model, self.tx, objective, self.schedule, mean=splits.mean, std=splits.std,
-        steps_per_epoch=steps_per_epoch, augment_kind="pad_crop_flip", crop_padding=0,
-        flip=False, rotation_degrees=0.0)
+        steps_per_epoch=steps_per_epoch,
+        augment_spec=steps.AugmentSpec(kind="pad_crop_flip", crop_padding=0, flip=False,
+                                       rotation_degrees=0.0))
     self._step = jax.jit(step_fn)
     self._rng = jax.random.key(0)  # unused: augmentation is off
 
