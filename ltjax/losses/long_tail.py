@@ -43,7 +43,11 @@ def class_balanced_weights(class_counts: jax.Array, beta: float) -> jax.Array:
   As in LDAM-DRW's DRW code: beta = 0 gives all ones; empty classes get weight 0.
   """
   counts = jnp.asarray(class_counts, jnp.float32)
-  effective = 1.0 - jnp.power(beta, counts)
+  # 1 - beta^n as -expm1(n log(beta)), with log(beta) = log1p(-(1 - beta)) taken from the
+  # float64 1 - beta: beta = 0.9999 itself rounds in float32, which put the weights 3.7e-5
+  # (relative) off the references' float64 values (experiments/results/lockstep_*.md).
+  log_beta = jnp.log1p(jnp.float32(-(1.0 - beta))) if beta > 0 else jnp.float32(-jnp.inf)
+  effective = -jnp.expm1(counts * log_beta)
   raw = jnp.where(counts > 0, (1.0 - beta) / jnp.where(counts > 0, effective, 1.0), 0.0)
   return raw / jnp.sum(raw) * counts.shape[0]
 

@@ -123,3 +123,12 @@ def test_every_registered_loss_builds_from_config():
     lc.name = name
     out = losses.from_config(lc)(jnp.asarray(LOGITS), jnp.asarray(LABELS), COUNTS)
     assert out.shape == (6,) and np.isfinite(np.asarray(out)).all()
+
+
+def test_class_balanced_weights_match_the_float64_formula():
+  """LDAM-DRW / RIDE compute the weights in float64; float32 must agree to rounding."""
+  counts = np.array([5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50])
+  beta = 0.9999
+  raw = (1.0 - beta) / (1.0 - np.power(beta, counts.astype(np.float64)))
+  expected = raw / raw.sum() * len(counts)
+  np.testing.assert_allclose(losses.class_balanced_weights(counts, beta), expected, rtol=1e-6)
