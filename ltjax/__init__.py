@@ -21,3 +21,22 @@ from ltjax import metrics
 from ltjax import models
 
 __version__ = "0.1.0"
+
+# Modules that moved into the layout's rooms, still importable under their old names
+# (`from ltjax import optim, steps` keeps working in notebooks and user code).
+_MOVED_MODULES = {
+    "checkpoint": "ltjax.core.checkpoint", "evaluate": "ltjax.core.evaluate",
+    "metric_log": "ltjax.core.metric_log", "optim": "ltjax.core.optim",
+    "sharding": "ltjax.core.sharding", "xla_cpu": "ltjax.core.xla_cpu",
+    "steps": "ltjax.train.steps", "feature_cache": "ltjax.runs.feature_cache",
+    "plots": "ltjax.runs.plots", "results": "ltjax.runs.results",
+    "distill": "ltjax.ride.distill", "ride_router": "ltjax.ride.router",
+    "stage2": "ltjax.decoupled.stage",
+}
+
+
+def __getattr__(name):
+  if name in _MOVED_MODULES:
+    import importlib  # pylint: disable=g-import-not-at-top
+    return importlib.import_module(_MOVED_MODULES[name])
+  raise AttributeError(f"module 'ltjax' has no attribute {name!r}")

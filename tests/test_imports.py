@@ -52,3 +52,15 @@ def test_every_module_imports_first():
     proc = subprocess.run([sys.executable, "-c", f"import {name}"], cwd=REPO,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_moved_modules_keep_their_old_names():
+  """`from ltjax import optim` (the notebooks' form) still gives the module that moved."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  for old, new in ltjax._MOVED_MODULES.items():  # pylint: disable=protected-access
+    assert getattr(ltjax, old) is importlib.import_module(new), old
+  from ltjax import optim, steps, stage2  # pylint: disable=g-import-not-at-top
+  assert optim.ScheduleSpec and steps.AugmentSpec and stage2.METHODS
+  from ltjax.metrics import evaluate_logits  # pylint: disable=g-import-not-at-top
+  from ltjax.core.metrics import evaluate_logits as moved  # pylint: disable=g-import-not-at-top
+  assert evaluate_logits is moved
