@@ -16,8 +16,8 @@ from absl import logging
 import jax
 
 from ltjax import config as config_lib
-from ltjax.runs import results as results_lib
 from ltjax.data import samplers
+from ltjax.runs import results as results_lib
 
 _CHANGES_FILE = "config_changes.json"
 

@@ -25,8 +25,10 @@ from ltjax import losses
 from ltjax import models
 from ltjax.core import optim
 from ltjax.core import sharding
+from ltjax.data import arrays
 from ltjax.data import datasets
 from ltjax.data import device_data
+from ltjax.data import prefetch
 from ltjax.data import samplers
 from ltjax.granularity import auxiliary_splits
 from ltjax.models import vit_checkpoint
@@ -222,3 +224,14 @@ def eval_step(setup: TrainSetup) -> Callable:
   return jax.jit(steps.make_eval_step(setup.model, mean=splits.mean, std=splits.std,
                                       num_targets=setup.num_targets),
                  out_shardings=setup.replicated)
+
+
+def host_stream(setup: TrainSetup, start_step: int):
+  """Host batches from (possibly) grain decode workers, for data that stays on the host."""
+  workers = setup.config.train.loader_workers
+  if workers < 0:  # auto: worker processes only for files to decode
+    workers = 0 if isinstance(setup.splits.train, arrays.ArraySplit) else min(8, os.cpu_count()
+                                                                               or 1)
+  logging.info("training data gathered on the host (%d decode workers)", workers)
+  return prefetch.host_batches(setup.splits.train, setup.sampler, start_step,
+                               setup.total_steps, num_workers=workers)

@@ -11,12 +11,10 @@ from __future__ import annotations
 import functools
 import os
 import signal
-import time
 from typing import Any
 
 from absl import logging
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -25,66 +23,13 @@ from ltjax.core import checkpoint
 from ltjax.core import evaluate
 from ltjax.core import metric_log
 from ltjax.core import sharding
-from ltjax.data import arrays
 from ltjax.data import datasets
-from ltjax.data import prefetch
 from ltjax.ride import distill
 from ltjax.runs import results as results_lib
+from ltjax.train import monitor
 from ltjax.train import outputs
 from ltjax.train import resume
 from ltjax.train import setup as setup_lib
-
-
-class TrainingDiverged(FloatingPointError):
-  """The training loss or the parameters became non-finite."""
-
-
-def _diverged(what: str, step: int, lr: float, ckpt: checkpoint.Checkpointer) -> TrainingDiverged:
-  """The divergence error, naming the step, the lr and the last good checkpoint."""
-  ckpt.wait()  # a save in flight holds a state from before the divergence: let it land
-  last = ckpt.latest.latest_step()
-  where = ("no checkpoint was written before it" if last is None else
-           f"the last good checkpoint, {os.path.join(str(ckpt.latest.directory), str(last))} "
-           f"(step {last}), is intact")
-  return TrainingDiverged(
-      f"training diverged: {what} at step {step} (learning rate {lr:.4g}); {where}. Lower "
-      "optimizer.learning_rate (or check the data) and rerun, with a fresh --workdir or with "
-      "--config.train.allow_config_change=True to continue from that checkpoint")
-
-
-@jax.jit
-def _all_finite(tree) -> jax.Array:
-  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
-
-
-class _Progress:
-  """steps/s and ETA for the log."""
-
-  def __init__(self, start_step: int, total_steps: int):
-    self.total = total_steps
-    self.last_step, self.last_time = start_step, time.time()
-
-  def rate(self, step: int) -> float:
-    """Steps/s since the previous call (the first interval includes compilation)."""
-    now = time.time()
-    rate = (step - self.last_step) / max(now - self.last_time, 1e-9)
-    self.last_step, self.last_time = step, now
-    return rate
-
-  def line(self, step: int, rate: float, m: dict[str, float]) -> str:
-    eta = (self.total - step) / max(rate, 1e-9)
-    return (f"step {step}/{self.total} | {rate:.1f} steps/s | ETA {eta / 60:.1f} min | "
-            f"loss {m['loss']:.4f} | acc {100 * m['accuracy']:.1f}% | lr {m['learning_rate']:.4g}")
-
-
-def _log_train_metrics(step, m, row, progress, log, ckpt):
-  """Logs one step's metrics; `row` picks the step out of a multi-step dispatch's stack."""
-  m = {k: float(v if row is None else v[row]) for k, v in jax.device_get(m).items()}
-  if not np.isfinite(m["loss"]):
-    raise _diverged(f"the training loss became {m['loss']}", step, m["learning_rate"], ckpt)
-  rate = progress.rate(step)
-  logging.info(progress.line(step, rate, m))
-  log.write(step, {f"train/{k}": v for k, v in m.items()} | {"train/steps_per_sec": rate})
 
 
 def _restore_or_init(setup, ckpt, workdir):
@@ -101,17 +46,6 @@ def _restore_or_init(setup, ckpt, workdir):
   history = (resume.record_change(workdir, position["step"], changes) if changes
              else resume.change_history(workdir))
   return state, history
-
-
-def _host_stream(setup, start_step):
-  """Host batches from (possibly) grain decode workers, for data that stays on the host."""
-  workers = setup.config.train.loader_workers
-  if workers < 0:  # auto: worker processes only for files to decode
-    workers = 0 if isinstance(setup.splits.train, arrays.ArraySplit) else min(8, os.cpu_count()
-                                                                               or 1)
-  logging.info("training data gathered on the host (%d decode workers)", workers)
-  return prefetch.host_batches(setup.splits.train, setup.sampler, start_step,
-                               setup.total_steps, num_workers=workers)
 
 
 def _dispatch(setup, jitted, state, step, host_stream, teacher_variables):
@@ -139,8 +73,8 @@ def _end_of_epoch(setup, state, step, run_eval, log, ckpt):
   """Validates (keeping the best) and checkpoints for resume at an epoch end."""
   config, splits = setup.config, setup.splits
   done_epochs, last = step // setup.steps_per_epoch, step == setup.total_steps
-  if not bool(_all_finite(state.params)):  # a divergence between logged steps
-    raise _diverged("the parameters became non-finite", step,
+  if not bool(monitor.all_finite(state.params)):  # a divergence between logged steps
+    raise monitor.diverged("the parameters became non-finite", step,
                     float(setup.schedule(step - 1)), ckpt)
   if splits.val is not None and (done_epochs % config.train.eval_every_epochs == 0 or last):
     val = run_eval(state, splits.val)
@@ -187,7 +121,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   teacher, teacher_variables = setup_lib.teacher(setup)
   jitted = setup_lib.jit_steps(setup, setup_lib.step_fn(setup, setup_lib.objective(setup),
                                                         teacher))
-  host_stream = None if jitted.on_device else _host_stream(setup, start_step)
+  host_stream = None if jitted.on_device else setup_lib.host_stream(setup, start_step)
   logging.info("training data %s; %d step(s) per dispatch",
                "on the device" if jitted.on_device else "on the host",
                config.train.steps_per_dispatch)
@@ -200,14 +134,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     if splits.auxiliary:
       results_lib.write_json_atomically(os.path.join(workdir, "auxiliary.json"),
                                         splits.auxiliary)
-  progress = _Progress(start_step, setup.total_steps)
+  progress = monitor.Progress(start_step, setup.total_steps)
   pending = []  # (step, metrics, row): fetched one dispatch late, the host never waits on it
   step = start_step
   while step < setup.total_steps:
     state, step_metrics, count = _dispatch(setup, jitted, state, step, host_stream,
                                            teacher_variables)
     for entry in pending:
-      _log_train_metrics(*entry, progress, log, ckpt)
+      monitor.log_train_metrics(*entry, progress, log, ckpt)
     pending = [(step + i + 1, step_metrics, i if count > 1 else None) for i in range(count)
                if (step + i + 1) % config.train.log_every_steps == 0]
     if step < config.debug.kill_at_step <= step + count:
@@ -215,7 +149,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     step += count
     if step % setup.steps_per_epoch == 0:
       for entry in pending:
-        _log_train_metrics(*entry, progress, log, ckpt)
+        monitor.log_train_metrics(*entry, progress, log, ckpt)
       pending = []
       _end_of_epoch(setup, state, step, run_eval, log, ckpt)
   ckpt.wait()
