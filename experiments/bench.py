@@ -45,13 +45,19 @@ GOAL_RATIO = 1.0  # ltjax / PyTorch train-step throughput
 GOAL_INPUT = 5.0  # input pipeline img/s over the step's img/s
 
 
-def machine_line() -> str:
+def cpu_name() -> str:
+  """The CPU's model name (/proc/cpuinfo), else what `platform` knows."""
   cpu = platform.processor() or platform.machine()
   try:
     with open("/proc/cpuinfo") as f:
       cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
   except (OSError, StopIteration):
     pass
+  return cpu
+
+
+def machine_line() -> str:
+  cpu = cpu_name()
   import jax  # pylint: disable=g-import-not-at-top
   try:
     import torch  # pylint: disable=g-import-not-at-top

@@ -149,12 +149,9 @@ def worst(rel: dict) -> tuple[float, str]:
 
 
 def machine() -> str:
-  cpu = platform.processor() or platform.machine()
-  try:
-    with open("/proc/cpuinfo") as f:
-      cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-  except (OSError, StopIteration):
-    pass
+  # experiments/ is importable as a package once main() has put the checkout on sys.path.
+  from experiments import bench  # pylint: disable=g-import-not-at-top
+  cpu = bench.cpu_name()
   return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}"
 
 

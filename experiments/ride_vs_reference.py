@@ -31,7 +31,6 @@ import datetime
 import importlib.util
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -365,12 +364,10 @@ def main():
                      f"{reference['params']}")
 
   rows = [("ltjax", ours), ("reference (PyTorch)", reference)]
-  cpu = platform.processor() or platform.machine()
-  try:
-    with open("/proc/cpuinfo") as f:
-      cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-  except (OSError, StopIteration):
-    pass
+  if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+  from experiments import bench  # pylint: disable=g-import-not-at-top  (the checkout's, above)
+  cpu = bench.cpu_name()
   lines = [
       "# RIDE-3 (reduced ResNet-32) on CIFAR-10-LT: ltjax vs the reference PyTorch code",
       "",
