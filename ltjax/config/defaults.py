@@ -175,6 +175,22 @@ def default_config() -> ml_collections.ConfigDict:
   # differing keys are named); True accepts it and records old and new values in results.json.
   c.train.allow_config_change = False
 
+  # Population training (ltjax.train.population): the cross product of these seeds and the
+  # swept values ('loss.la_tau=0.5,1.0;optimizer.weight_decay=1e-4,5e-4') trains as one
+  # compiled program, each member written to <workdir>/members/<name>/ like a single run.
+  # Empty seeds and sweep: a single run with config.seed.
+  c.population = ml_collections.ConfigDict()
+  c.population.seeds = ()  # e.g. --config.population.seeds=0,1,2
+  c.population.sweep = ""
+  # How the members run inside the step: "vmap" (members that differ only by seed share one
+  # vmapped step), "loop" (each member's own step, one after another in the same program) or
+  # "auto" (loop on CPU, where XLA turns vmapped convolutions into slow grouped ones; vmap
+  # elsewhere).
+  c.population.execution = "auto"
+  # Devices along the `member` mesh axis (members split over them; the rest of the devices
+  # split each member's batch along `data`). 1 = every device holds every member.
+  c.population.member_devices = 1
+
   c.debug = ml_collections.ConfigDict()
   # Fault injection for the resume test: SIGKILL the process right after this global step.
   c.debug.kill_at_step = -1

@@ -104,6 +104,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ValueError("config.augment.randaugment_ops must be >= 0 and randaugment_magnitude "
                      "in [0, 10] (timm's levels)")
   _validate_soft_targets(config)
+  _validate_population(config)
   granularity_config.validate(config)
   decoupled_config.validate(config)
   dlsa_config.validate(config)
@@ -131,3 +132,17 @@ def _validate_soft_targets(config: ml_collections.ConfigDict) -> None:
   if mixing and config.loss.reweight != "none":
     raise ValueError("loss.reweight weights examples by their hard label; it cannot be "
                      "combined with mixup / cutmix / label smoothing")
+
+
+def _validate_population(config: ml_collections.ConfigDict) -> None:
+  p = config.population
+  checks.choice(p.execution, ("auto", "vmap", "loop"), "population.execution")
+  if p.member_devices < 1:
+    raise ValueError(f"config.population.member_devices must be >= 1, got {p.member_devices}")
+  if any(not isinstance(s, int) or isinstance(s, bool) for s in tuple(p.seeds)):
+    raise ValueError(f"config.population.seeds must be integers, got {tuple(p.seeds)} "
+                     "(--config.population.seeds=0,1,2)")
+  if (tuple(p.seeds) or p.sweep.strip()) and config.stage != "train":
+    raise ValueError(f"population training is a training-stage feature; config.stage="
+                     f"{config.stage!r} reads one finished run (point it at a member, "
+                     "<workdir>/members/<name>)")

@@ -37,9 +37,16 @@ def _manager(directory: str, max_to_keep: int, best: bool) -> ocp.CheckpointMana
 class Checkpointer:
   """Saves / restores {state, data position} in `<workdir>/checkpoints` and `<workdir>/best`."""
 
-  def __init__(self, workdir: str, keep: int = 2):
-    self.latest = _manager(os.path.join(workdir, "checkpoints"), keep, best=False)
-    self.best = _manager(os.path.join(workdir, "best"), 1, best=True)
+  def __init__(self, workdir: str, keep: int = 2, latest: bool = True, best: bool = True):
+    """`latest=False`: only the best-on-validation manager (a population member, whose resume
+    checkpoint is the population's); `best=False`: only the latest (the population, whose
+    members each keep their own best)."""
+    self.latest = (_manager(os.path.join(workdir, "checkpoints"), keep, best=False) if latest
+                   else None)
+    self.best = _manager(os.path.join(workdir, "best"), 1, best=True) if best else None
+
+  def _managers(self):
+    return [m for m in (self.latest, self.best) if m is not None]
 
   def save(self, step: int, state: Any, data_position: dict[str, Any]) -> None:
     """Saves for resume (asynchronously)."""
@@ -72,6 +79,22 @@ class Checkpointer:
     logging.info("resuming from %s/%d", self.latest.directory, step)
     return self._restore(self.latest, step, abstract_state)
 
+  def latest_position(self) -> dict[str, Any] | None:
+    """The data position stored with the latest checkpoint (its state left unread), or None:
+    what it holds can be checked before its arrays must fit."""
+    step = self.latest.latest_step()
+    if step is None:
+      return None
+    try:
+      restored = self.latest.restore(step, args=ocp.args.Composite(data=ocp.args.JsonRestore()))
+    except Exception as e:  # Orbax raises many types for unreadable files.
+      path = os.path.join(str(self.latest.directory), str(step))
+      raise CorruptCheckpointError(
+          f"cannot read the data position of checkpoint {path}: {type(e).__name__}: {e}\nIf "
+          "the files are damaged, delete that step directory to resume from the previous "
+          "checkpoint.") from e
+    return dict(restored["data"])
+
   def restore_best(self, abstract_state: Any) -> tuple[int, Any] | None:
     """(step, state) of the best-on-validation checkpoint, or None."""
     step = self.best.best_step()
@@ -80,9 +103,9 @@ class Checkpointer:
     return step, self._restore(self.best, step, abstract_state)[0]
 
   def wait(self) -> None:
-    self.latest.wait_until_finished()
-    self.best.wait_until_finished()
+    for manager in self._managers():
+      manager.wait_until_finished()
 
   def close(self) -> None:
-    self.latest.close()
-    self.best.close()
+    for manager in self._managers():
+      manager.close()

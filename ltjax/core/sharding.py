@@ -17,6 +17,7 @@ from jax.sharding import PartitionSpec as P
 import numpy as np
 
 DATA_AXIS = "data"
+MEMBER_AXIS = "member"  # population training: members split over devices (train.population)
 
 
 def maybe_initialize_distributed() -> None:
@@ -57,12 +58,37 @@ def make_data_mesh() -> jax.sharding.Mesh:
                        axis_types=(jax.sharding.AxisType.Auto,))
 
 
+def make_population_mesh(member_devices: int) -> jax.sharding.Mesh:
+  """A 2-D (`member`, `data`) mesh: members split over `member_devices` devices, each member's
+  batch over the rest. With `member_devices=1` every device holds every member and the
+  `data`-axis shardings of a single run apply unchanged."""
+  count = jax.device_count()
+  if count % member_devices:
+    raise ValueError(f"config.population.member_devices={member_devices} does not divide the "
+                     f"{count} devices; choose a divisor of {count}")
+  if member_devices > 1 and jax.process_count() > 1:
+    raise ValueError("config.population.member_devices > 1 is single-process only for now; "
+                     "on several hosts keep member_devices=1 (members replicated, batches "
+                     "split over every device)")
+  return jax.make_mesh((member_devices, count // member_devices), (MEMBER_AXIS, DATA_AXIS),
+                       axis_types=(jax.sharding.AxisType.Auto,) * 2)
+
+
+def member_sharded(mesh: jax.sharding.Mesh) -> NamedSharding:
+  """A population's stacked state: its leading (member) axis over the `member` mesh axis."""
+  return NamedSharding(mesh, P(MEMBER_AXIS))
+
+
 def replicated(mesh: jax.sharding.Mesh) -> NamedSharding:
   return NamedSharding(mesh, P())
 
 
-def batch_sharded(mesh: jax.sharding.Mesh, axis: int = 0) -> NamedSharding:
-  """Split along `axis` (the batch axis) over the `data` mesh axis."""
+def batch_sharded(mesh: jax.sharding.Mesh, axis: int = 0,
+                  members: bool = False) -> NamedSharding:
+  """Split along `axis` (the batch axis) over the `data` mesh axis; with `members`, the axis
+  before it (a population's member axis) over the `member` mesh axis."""
+  if members:
+    return NamedSharding(mesh, P(*([None] * (axis - 1)), MEMBER_AXIS, DATA_AXIS))
   return NamedSharding(mesh, P(*([None] * axis), DATA_AXIS))
 
 
@@ -73,8 +99,9 @@ def check_batch_size(global_batch: int, what: str = "train.batch_size") -> None:
                      f"{jax.device_count()} devices; choose a multiple of {jax.device_count()}")
 
 
-def global_batch(mesh: jax.sharding.Mesh, local: dict[str, np.ndarray],
-                 axis: int = 0) -> dict[str, jax.Array]:
-  """Assembles global arrays, split along the batch `axis`, from this process's slices."""
-  sharding = batch_sharded(mesh, axis)
+def global_batch(mesh: jax.sharding.Mesh, local: dict[str, np.ndarray], axis: int = 0,
+                 members: bool = False) -> dict[str, jax.Array]:
+  """Assembles global arrays, split along the batch `axis`, from this process's slices
+  (`members`: the axis before it is a population's member axis, `batch_sharded`)."""
+  sharding = batch_sharded(mesh, axis, members)
   return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in local.items()}

@@ -126,12 +126,14 @@ def predictions_from_logits(logits) -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_run_outputs(workdir: str, results: dict[str, Any], *, test_labels, predictions,
-                      confidence, class_counts, title: str) -> None:
+                      confidence, class_counts, title: str, show: bool = True) -> None:
   """What every finished stage leaves (call on process 0): results.json (strict), the test
-  predictions, the per-class plot, and the printed table of its val / test results."""
+  predictions, the per-class plot, and (`show`) the printed table of its val / test
+  results."""
   os.makedirs(workdir, exist_ok=True)
   write_json_atomically(os.path.join(workdir, "results.json"), results)
   write_predictions(workdir, test_labels, predictions, confidence)
   plot_per_class_accuracy(os.path.join(workdir, "per_class_accuracy.png"),
                           np.asarray(class_counts), results["test"]["per_class"], title)
-  print(format_table({k: results[k] for k in ("val", "test") if k in results}), flush=True)
+  if show:
+    print(format_table({k: results[k] for k in ("val", "test") if k in results}), flush=True)

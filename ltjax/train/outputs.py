@@ -56,9 +56,11 @@ def test_predictions(setup: setup_lib.TrainSetup, state) -> dict[str, Any]:
 
 def write_results(setup: setup_lib.TrainSetup, workdir: str, split_results: dict[str, Any],
                   selected_step: int, predictions: dict[str, Any],
-                  config_changes: list) -> dict[str, Any]:
-  """results.json (strict), test predictions, the per-class plot and the printed table;
-  returns the results dict."""
+                  config_changes: list, extra: dict[str, Any] | None = None,
+                  show: bool = True) -> dict[str, Any]:
+  """results.json (strict), test predictions, the per-class plot and (`show`) the printed
+  table; returns the results dict. `extra`: more top-level entries (a population member's
+  place)."""
   config, splits = setup.config, setup.splits
   out = {
       "config": config.to_dict(),
@@ -78,10 +80,14 @@ def write_results(setup: setup_lib.TrainSetup, workdir: str, split_results: dict
     out["auxiliary"] = splits.auxiliary
   if config_changes:
     out["config_changes"] = config_changes
+  if extra:
+    out.update(extra)
   if jax.process_index() == 0:
     results_lib.write_run_outputs(
         workdir, out, test_labels=splits.test.labels, predictions=predictions["prediction"],
         confidence=predictions["confidence"], class_counts=setup.class_counts,
-        title=f"{splits.name}: test top-1 {100 * split_results['test']['top1']:.1f}%")
-    print(f"results written to {os.path.join(workdir, 'results.json')}", flush=True)
+        title=f"{splits.name}: test top-1 {100 * split_results['test']['top1']:.1f}%",
+        show=show)
+    if show:
+      print(f"results written to {os.path.join(workdir, 'results.json')}", flush=True)
   return out
