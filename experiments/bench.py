@@ -6,6 +6,7 @@ r"""ltjax against the same model in PyTorch, measured in one run on one machine.
   python experiments/bench.py input [--workers 2]  # input pipelines alone, no model
   python experiments/bench.py memory             # peak host memory / XLA buffer plan of a step
   python experiments/bench.py levers             # the speed levers one by one (subprocesses)
+  python experiments/bench.py population [--members 4]  # a seed population vs separate runs
 
 train: CIFAR ResNet-32 and RIDE-3 (batch 128), img/s after warm-up, ltjax compile seconds, and
 the forward-only (evaluation) img/s; parameter counts printed and checked equal. ltjax runs the
@@ -655,6 +656,98 @@ def cmd_levers(args) -> list[dict]:
   return rows
 
 
+# ---------------------------------------------------------------- population
+def _time_run(run, steps: int) -> tuple[float, float]:
+  """(compile + first step s, timed s for `steps` steps) of a trainer run object's own
+  jitted step (single or population), batches from its own sampler(s)."""
+  import jax  # pylint: disable=g-import-not-at-top
+
+  from ltjax.core import sharding  # pylint: disable=g-import-not-at-top
+  state, run.state = run.state, None
+  members = run.index_axis > 0
+
+  def step(state, i):
+    idx = run.indices(*run.sampler.position(i)).astype(np.int32)
+    idx = sharding.global_batch(run.mesh, {"i": idx}, run.index_axis, members)["i"]
+    return run.jitted.one(state, run.jitted.data, idx, run.rng, run.teacher_variables)
+
+  start = time.perf_counter()
+  state, m = step(state, 0)
+  jax.block_until_ready(m)
+  compile_s = time.perf_counter() - start
+  for i in range(1, 3):
+    state, m = step(state, i)
+  jax.block_until_ready(m)
+  start = time.perf_counter()
+  for i in range(3, 3 + steps):
+    state, m = step(state, i)
+  jax.block_until_ready(m)
+  return compile_s, time.perf_counter() - start
+
+
+def _population_config(workload: str):
+  from ltjax import config as config_lib  # pylint: disable=g-import-not-at-top
+  if workload == "digits":
+    c = config_lib.digits_lt_recipe()
+  else:
+    c = config_lib.cifar_lt_recipe("cifar10_lt")
+    c.dataset.data_dir = os.path.join(os.path.dirname(REPO), "shared", "data")
+  c.train.num_epochs = 1000  # the schedule's length only; the bench times `steps` steps
+  return c
+
+
+def cmd_population(args) -> list[dict]:
+  """A population of `--members` seeds in one program against as many separate runs, timed
+  on the trainer's own run objects (`train.single_run`, `train.population`)."""
+  import jax  # pylint: disable=g-import-not-at-top
+
+  from ltjax.core import sharding  # pylint: disable=g-import-not-at-top
+  from ltjax.train import members as members_lib  # pylint: disable=g-import-not-at-top
+  from ltjax.train import population  # pylint: disable=g-import-not-at-top
+  from ltjax.train import setup as setup_lib  # pylint: disable=g-import-not-at-top
+  from ltjax.train import single_run  # pylint: disable=g-import-not-at-top
+  rows = []
+  for workload in args.workloads.split(","):
+    config = _population_config(workload)
+    config.population.seeds = tuple(range(args.members))
+    steps = args.population_steps if workload == "digits" else args.population_cifar_steps
+    splits = setup_lib.build_splits(config)
+    members = members_lib.expand(config)
+    with tempfile.TemporaryDirectory() as tmp:
+      sequential_compile = sequential = 0.0
+      for m in members:
+        run = single_run.SingleRun(m.config, splits, sharding.make_data_mesh(),
+                                   os.path.join(tmp, m.name))
+        c, t = _time_run(run, steps)
+        sequential_compile, sequential = sequential_compile + c, sequential + t
+      for execution in args.executions.split(","):
+        config.population.execution = execution
+        run = population.PopulationRun(config, members, splits,
+                                       sharding.make_population_mesh(1),
+                                       os.path.join(tmp, f"pop_{execution}"))
+        timed = steps if execution == "loop" or jax.default_backend() != "cpu" else max(
+            10, steps // 10)  # vmapped convolutions are slow on CPU: fewer steps
+        c, t = _time_run(run, timed)
+        rows.append(dict(workload=workload, members=len(members), execution=execution,
+                         batch=config.train.batch_size, steps=timed,
+                         population_steps_per_s=timed / t, population_compile_s=c,
+                         sequential_steps_per_s=len(members) * steps / sequential,
+                         sequential_compile_s=sequential_compile, sequential_steps=steps))
+  print(f"\n## population of {args.members} seeds in one program vs {args.members} separate "
+        "runs (the trainer's own step objects; member-steps/s = members x steps / s)")
+  print("| workload | batch | execution | population member-steps/s | separate runs "
+        "member-steps/s | speed-up | population compile s | separate compile s (sum) | "
+        "timed steps |")
+  print("|---|---|---|---|---|---|---|---|---|")
+  for r in rows:
+    pop = r["members"] * r["population_steps_per_s"]
+    print(f"| {r['workload']} | {r['batch']} | {r['execution']} | {pop:.1f} | "
+          f"{r['sequential_steps_per_s']:.1f} | {pop / r['sequential_steps_per_s']:.2f} | "
+          f"{r['population_compile_s']:.1f} | {r['sequential_compile_s']:.1f} | "
+          f"{r['steps']} (separate: {r['sequential_steps']} each) |")
+  return rows
+
+
 # ---------------------------------------------------------------- summary
 def summary(train_rows, input_rows):
   print("\n## summary against the goals")
@@ -677,7 +770,8 @@ def summary(train_rows, input_rows):
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("command", choices=("train", "input", "memory", "levers", "all"))
+  parser.add_argument("command", choices=("train", "input", "memory", "levers", "population",
+                                          "all"))
   parser.add_argument("--steps", type=int, default=20)
   parser.add_argument("--batch", type=int, default=128)
   parser.add_argument("--classes", type=int, default=100)
@@ -691,6 +785,14 @@ def main():
   parser.add_argument("--jpeg-batches", type=int, default=20)
   parser.add_argument("--resnet50-steps", type=int, default=2,
                       help="time the ResNet-50 step the JPEG pipeline feeds (0 = skip)")
+  parser.add_argument("--members", type=int, default=4, help="population: seeds")
+  parser.add_argument("--workloads", default="digits,cifar10_lt",
+                      help="population: digits (small CNN) and/or cifar10_lt (ResNet-32)")
+  parser.add_argument("--executions", default="loop,vmap", help="population: loop and/or vmap")
+  parser.add_argument("--population-steps", type=int, default=300,
+                      help="population: timed steps on digits")
+  parser.add_argument("--population-cifar-steps", type=int, default=30,
+                      help="population: timed steps on CIFAR-10-LT ResNet-32")
   args = parser.parse_args()
   args.unroll = {"auto": None, "yes": True, "no": False}[args.unroll]
   import ltjax  # noqa: F401  (sets the XLA CPU defaults before JAX starts)
@@ -705,6 +807,8 @@ def main():
     cmd_memory(args)
   if args.command in ("levers", "all"):
     cmd_levers(args)
+  if args.command in ("population", "all"):
+    cmd_population(args)
   if train_rows or input_rows:
     summary(train_rows, input_rows)
   print(f"\ngoals: ltjax / PyTorch >= {GOAL_RATIO:.1f} for the fp32 and bf16 train steps; "
