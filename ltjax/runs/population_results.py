@@ -84,7 +84,8 @@ def format_table(summary: dict[str, Any]) -> str:
       name = "* " + name
     names.append(name)
   width = max(len(n) for n in names + ["setting"])
-  lines = [f"population: {len(summary['members'])} members; mean ± std over seeds "
+  count = len(summary["members"])
+  lines = [f"population: {count} member{'s' if count != 1 else ''}; mean ± std over seeds "
            f"(ddof={summary['std_ddof']})",
            f"{'setting':<{width}} {'n':>2}  {'val top1':>14}  {'test top1':>14}  "
            f"{'many':>14}  {'medium':>14}  {'few':>14}"]

@@ -145,6 +145,17 @@ def expand(config: ml_collections.ConfigDict) -> list[Member]:
   return members
 
 
+def check_shared(members: list[Member]) -> None:
+  """Members built from any configs (not only a sweep) must agree on everything they share."""
+  for m in members[1:]:
+    shared = [k for k in differing_keys(members[0].config, m.config)
+              if any(k == p or k.startswith(p) for p in SHARED_PREFIXES)]
+    if shared:
+      raise ValueError(f"population members {members[0].name} and {m.name} differ in "
+                       f"{', '.join(shared)}, which every member shares (the loop, the data, "
+                       "the teacher); train them as separate runs")
+
+
 def differing_keys(a: ml_collections.ConfigDict, b: ml_collections.ConfigDict) -> list[str]:
   """The result-affecting keys whose values differ between two member configs."""
   fa, fb = config_lib.result_fingerprint(a), config_lib.result_fingerprint(b)

@@ -133,6 +133,7 @@ class PopulationRun:
       raise ValueError(f"the population has {num} members, which the "
                        f"{config.population.member_devices} devices of "
                        "population.member_devices cannot split evenly; choose a divisor")
+    members_lib.check_shared(members)
     self.setups = [setup_lib.build(m.config, splits, mesh) for m in members]
     check_compatible(members, self.setups)
     self.execution = resolve_execution(config.population.execution)
@@ -142,7 +143,8 @@ class PopulationRun:
                  ", ".join(m.name for m in members), self.execution,
                  f"{len(groups)} vmapped group(s)" if self.execution == "vmap"
                  else "each member's step in turn")
-    print(f"population: {num} members, one compiled step ({self.execution})", flush=True)
+    print(f"population: {num} member{'s' if num != 1 else ''}, one compiled step "
+          f"({self.execution})", flush=True)
     first = self.setups[0]
     self.sampler = first.sampler  # position(step) only: every member has the same epochs
     self.replicated = sharding.replicated(mesh)

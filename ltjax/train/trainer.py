@@ -76,11 +76,14 @@ def _loop(run, state, start_step: int, host_stream):
   return state
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       members: list[members_lib.Member] | None = None) -> dict[str, Any]:
   """Trains, selects on validation, tests once, and writes `<workdir>/results.json` (a
   population: `<workdir>/members/<name>/results.json` and `<workdir>/population.json`).
 
-  Resumes automatically from the latest checkpoint in `workdir`.
+  Resumes automatically from the latest checkpoint in `workdir`. `members`: train these
+  configs as one population (e.g. several losses of one model, `ltjax.reproduce`) instead of
+  `config.population`'s seeds x sweep; `config` then gives what they share.
 
   Returns:
     The results dict written to results.json (a population: population.json's).
@@ -90,9 +93,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   os.makedirs(workdir, exist_ok=True)
   if config.distill.teacher_workdir:  # before the data: a missing teacher is found at once
     distill.check_teacher(config.distill.teacher_workdir)
-  is_population = members_lib.is_population(config)
+  is_population = members is not None or members_lib.is_population(config)
   if is_population:
-    members = members_lib.expand(config)  # a bad sweep fails before the data is loaded
+    if members is None:
+      members = members_lib.expand(config)  # a bad sweep fails before the data is loaded
+    for m in members:
+      config_lib.validate(m.config)
+    members_lib.check_shared(members)
     mesh = sharding.make_population_mesh(config.population.member_devices)
   else:
     mesh = sharding.make_data_mesh()

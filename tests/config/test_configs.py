@@ -52,6 +52,7 @@ STAGE1 = {"digits_lt": "configs/digits_lt/ce.py",
           "cifar100_lt": "configs/cifar100_lt/ce.py",
           "cifar10_lt": "configs/cifar10_lt/ce.py",
           "image_folder": "configs/imagenet_lt/ce.py",
+          "digits_lt/ride": "configs/digits_lt/ride_e3.py",
           "cifar100_lt/ride": "configs/cifar100_lt/ride_e3.py",
           "cifar10_lt/ride": "configs/cifar10_lt/ride_e3.py",
           "image_folder/ride": "configs/imagenet_lt/ride_resnext50_e3.py"}
@@ -59,7 +60,7 @@ STAGE1 = {"digits_lt": "configs/digits_lt/ce.py",
 
 class _LazyRuns(dict):
   """Smoke stage-1 runs with feature caches, trained on first use and kept for the module:
-  per dataset a CE run and (not digits) a RIDE-3 run, which is also the distillation teacher
+  per dataset a CE run and a RIDE-3 run, which is also the distillation teacher
   of the distill configs."""
 
   def __init__(self, factory):

@@ -1,0 +1,143 @@
+"""`python -m ltjax.reproduce`: the digits table in smoke mode (every row kind) with a kill in
+the middle, planning, merging, failures and verdicts."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from ltjax.reproduce import runner
+from ltjax.reproduce import spec
+from ltjax.reproduce import table as table_lib
+from ltjax.reproduce import tables
+from tests.conftest import REPO
+
+
+def _reproduce(workdir, *args):
+  cmd = [sys.executable, "-m", "ltjax.reproduce", "digits_lt", f"--workdir={workdir}",
+         "--schedule=smoke", "--seeds=1", "--config.train.num_epochs=4", *args]
+  return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
+
+
+def _read(path):
+  with open(path) as f:
+    return json.load(f)
+
+
+def test_digits_smoke_table_every_row_kind_survives_a_kill(tmp_path):
+  # SIGKILL in the first population at step 10 (checkpoints at steps 3, 6, 9; Orbax finishes
+  # one save before it starts the next, so step 6's has landed), then the same command
+  # resumes it and runs the rest of the table.
+  proc = _reproduce(tmp_path, "--config.debug.kill_at_step=10")
+  assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+  proc = _reproduce(tmp_path)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "resuming from" in proc.stderr
+  table = _read(tmp_path / "table.json")
+  rows = {r["name"]: r for r in table["rows"]}
+  assert list(rows) == [r.name for r in tables.load("digits_lt").rows]
+  for r in rows.values():  # single-stage, decoupled, DLSA, routing, distillation, extrapolation
+    assert r["seeds_done"] == [0] and not r["failures"], r["name"]
+    assert 0 <= r["test"]["top1"]["mean"] <= 100
+    assert r["verdict"] in ("within tolerance", "above", "below", "not published")
+  assert rows["ce"]["difference"] == pytest.approx(rows["ce"]["test"]["top1"]["mean"] - 82.17)
+  assert rows["dlsa"]["published"] is None and rows["dlsa"]["verdict"] == "not published"
+  assert rows["ride_router"]["per_seed"]["0"]["routing"]["mean_experts"] >= 1
+  assert table["schedule"] == "smoke" and not table["schedule_is_the_papers"]
+  # the rows that share a model and a loop trained as one population
+  populations = os.listdir(tmp_path / "populations")
+  assert "balanced_softmax+cb_focal+ce+focal+logit_adjusted-seeds0" in populations
+  run = tmp_path / "runs" / "focal" / "seed0"
+  assert os.path.islink(run) and _read(run / "results.json")["config"]["loss"]["name"] == "focal"
+  assert (tmp_path / "table.png").stat().st_size > 0
+  text = (tmp_path / "table.md").read_text()
+  assert "NOT the paper's" in text and "| crt (on ce) | 1/1 |" in text
+  # nothing finished is run again
+  stamp = os.stat(run / "results.json").st_mtime
+  proc = _reproduce(tmp_path)
+  assert proc.returncode == 0 and "0 runs to do" in proc.stdout
+  assert os.stat(run / "results.json").st_mtime == stamp
+
+
+def _toy_table(bad_config="configs/digits_lt/nope.py"):
+  return spec.Table(name="toy", title="toy", rows=(
+      spec.Row("ce", "configs/digits_lt/ce.py", published=spec.Published(50.0, "made up"),
+               tolerance=1.0),
+      spec.Row("broken", bad_config),
+      spec.Row("crt", "configs/digits_lt/crt.py", builds_on="broken"),
+      spec.Row("ldam_drw", "configs/digits_lt/ldam_drw.py"),
+  ))
+
+
+def test_only_pulls_in_dependencies_and_plans_populations(tmp_path):
+  repro = runner.Reproduction(tables.load("digits_lt"), str(tmp_path), [0, 1], "smoke", [],
+                              only=["tau_norm", "ride_e3_distill"])
+  assert [r.name for r in repro.rows] == ["ce", "tau_norm", "ride_teacher_e6",
+                                          "ride_e3_distill"]
+  jobs = repro.jobs()
+  assert [(j.population, j.members) for j in jobs] == [
+      (True, [("ce", 0), ("ce", 1)]), (True, [("ride_teacher_e6", 0), ("ride_teacher_e6", 1)]),
+      (False, [("tau_norm", 0)]), (False, [("tau_norm", 1)]),
+      (False, [("ride_e3_distill", 0)]), (False, [("ride_e3_distill", 1)])]
+  # a distillation row reads its own seed's teacher; a decoupled row its own seed's stage 1
+  c = repro.config(repro.table.row("ride_e3_distill"), 1)
+  assert c.distill.teacher_workdir == repro.run_dir("ride_teacher_e6", 1) and c.seed == 1
+  assert repro.config(repro.table.row("tau_norm"), 1).decoupled.stage1_workdir == \
+      repro.run_dir("ce", 1)
+  with pytest.raises(ValueError, match="no row 'nope'"):
+    runner.Reproduction(tables.load("digits_lt"), str(tmp_path), [0], "smoke", [],
+                        only=["nope"])
+
+
+def test_a_failed_row_is_reported_and_the_table_still_builds(tmp_path):
+  repro = runner.Reproduction(_toy_table(), str(tmp_path), [0], "smoke",
+                              [("train.num_epochs", "1")], only=["ce", "crt"])
+  repro.run()
+  table = table_lib.write(repro, "test")
+  rows = {r["name"]: r for r in table["rows"]}
+  assert rows["ce"]["seeds_done"] == [0]
+  assert "does not exist" in rows["broken"]["failures"]["0"]
+  assert "builds on broken/seed0, which did not finish" in rows["crt"]["failures"]["0"]
+  assert rows["crt"]["test"]["top1"] is None and rows["crt"]["verdict"] == "not published"
+  assert "Failed runs:" in (tmp_path / "table.md").read_text()
+
+
+def test_merge_folds_in_seeds_finished_elsewhere(tmp_path):
+  other = {"rows": [{"name": "ce", "per_seed": {"1": {
+      "test": {"top1": 0.6, "many": 0.9, "medium": 0.5, "few": 0.2, "ece": 0.05},
+      "val_top1": 0.55, "from": "this workdir"}}}]}
+  with open(tmp_path / "other.json", "w") as f:
+    json.dump(other, f)
+  repro = runner.Reproduction(_toy_table(), str(tmp_path / "here"), [0, 1], "smoke", [],
+                              only=["ce"])
+  os.makedirs(repro.workdir)
+  assert table_lib.merge(repro, str(tmp_path / "other.json")) == 1
+  table = table_lib.collect(repro)
+  ce = table["rows"][0]
+  assert ce["seeds_done"] == [1] and ce["per_seed"]["1"]["from"] == "merged"
+  assert ce["test"]["top1"] == {"mean": pytest.approx(60.0), "std": None}
+  assert ce["difference"] == pytest.approx(10.0) and ce["verdict"] == "above"
+
+
+@pytest.mark.parametrize("ours,verdict", [(50.5, "within tolerance"), (52.0, "above"),
+                                          (47.0, "below"), (None, "no result")],
+                         ids=["within", "above", "below", "none"])
+def test_verdict(ours, verdict):
+  assert table_lib.verdict(ours, spec.Published(50.0, "x"), 1.0) == verdict
+
+
+def test_every_declared_table_resolves_its_rows(tmp_path):
+  for name in tables.NAMES:
+    t = tables.load(name)
+    repro = runner.Reproduction(t, str(tmp_path / name), [0], "smoke", [])
+    for row in repro.rows:
+      c = repro.config(row, 0)
+      assert c.seed == 0, (name, row.name)
+      for key, value in t.overrides:
+        assert c.dataset.imbalance_factor == value, (name, row.name, key)
+    for row in t.rows:
+      for dep in (row.builds_on, row.teacher):
+        assert dep is None or any(r.name == dep for r in t.rows), (name, row.name, dep)
