@@ -184,7 +184,7 @@ def picture(table: dict[str, Any], path: str) -> None:
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   rows = table["rows"]
-  fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2))
+  fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.6))
   y = np.arange(len(rows))[::-1]
   for yi, r in zip(y, rows):
     t = r["test"]["top1"]
@@ -195,14 +195,15 @@ def picture(table: dict[str, Any], path: str) -> None:
         ax.plot(100 * e["test"]["top1"], yi, ".", color="tab:blue", alpha=0.35)
     if r["published"] is not None:
       ax.plot(r["published"]["top1"], yi, "x", color="tab:red", markersize=8,
-              label="published" if not any(q["published"] for q in rows[:rows.index(r)])
-              else None)
+              label="reference (its source in table.md)"
+              if not any(q["published"] for q in rows[:rows.index(r)]) else None)
   ax.set_yticks(y)
   ax.set_yticklabels([r["name"] for r in rows])
   ax.set_xlabel("test top-1 (%)")
-  ax.set_title(f"{table['title']} ({table['schedule']} schedule)", fontsize=9)
   ax.grid(axis="x", alpha=0.3)
-  ax.legend(fontsize=8, loc="lower right")
+  ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.5 / len(rows) - 0.06),
+            ncol=2, frameon=False)
+  ax.set_title(f"{table['title']} ({table['schedule']} schedule)", fontsize=9)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
