@@ -79,21 +79,26 @@ class IndexSampler:
                        f"one global batch of {global_batch_size}; lower train.batch_size")
     if max_steps_per_epoch:  # smoke runs: short epochs over the same deterministic stream
       self.steps_per_epoch = min(self.steps_per_epoch, max_steps_per_epoch)
-    self._cached_epoch, self._cached_order = None, None
+    self._cache = None  # (epoch, its order)
 
   def _order(self, epoch: int) -> np.ndarray:
-    if epoch != self._cached_epoch:
-      self._cached_epoch = epoch
-      if self.epoch_pool is None:
-        self._cached_order = epoch_order(self.labels, self.kind, self.seed, epoch)
-      else:
-        pool = np.asarray(self.epoch_pool(epoch))
-        if len(pool) != self.pool_size:
-          raise ValueError(f"epoch {epoch}'s pool has {len(pool)} images, epoch 0's "
-                           f"{self.pool_size}; the per-epoch pool must keep its size")
-        order = np.random.default_rng([self.seed, epoch]).permutation(len(pool))
-        self._cached_order = pool[order].astype(np.int64)
-    return self._cached_order
+    # Prefetch threads call this concurrently: the cache is one (epoch, order) tuple, replaced
+    # in one assignment once the order is complete, so no thread can see one epoch's number
+    # beside another epoch's order (or an order still being drawn).
+    cache = self._cache
+    if cache is not None and cache[0] == epoch:
+      return cache[1]
+    if self.epoch_pool is None:
+      order = epoch_order(self.labels, self.kind, self.seed, epoch)
+    else:
+      pool = np.asarray(self.epoch_pool(epoch))
+      if len(pool) != self.pool_size:
+        raise ValueError(f"epoch {epoch}'s pool has {len(pool)} images, epoch 0's "
+                         f"{self.pool_size}; the per-epoch pool must keep its size")
+      order = pool[np.random.default_rng([self.seed, epoch]).permutation(len(pool))].astype(
+          np.int64)
+    self._cache = (epoch, order)
+    return order
 
   def local_indices(self, epoch: int, batch: int) -> np.ndarray:
     """This process's indices for global batch `batch` of `epoch`."""

@@ -85,8 +85,18 @@ def format_table(summary: dict[str, Any]) -> str:
     names.append(name)
   width = max(len(n) for n in names + ["setting"])
   count = len(summary["members"])
-  lines = [f"population: {count} member{'s' if count != 1 else ''}; mean ± std over seeds "
-           f"(ddof={summary['std_ddof']})",
+  member_width = max(len(m["name"]) for m in summary["members"] + [{"name": "member"}])
+  lines = [f"{'member':<{member_width}}  {'val top1':>8}  {'test top1':>9}  selected step"]
+  for m in summary["members"]:
+    if m["status"] != "finished":
+      lines.append(f"{m['name']:<{member_width}}  diverged at step {m['diverged']['step']}")
+      continue
+    val = f"{100 * m['val']['top1']:8.2f}" if "val" in m else f"{'-':>8}"
+    lines.append(f"{m['name']:<{member_width}}  {val}  {100 * m['test']['top1']:9.2f}  "
+                 f"{m['selected_step']}")
+  lines += ["",
+            f"population: {count} member{'s' if count != 1 else ''}; mean ± std over seeds "
+            f"(ddof={summary['std_ddof']})",
            f"{'setting':<{width}} {'n':>2}  {'val top1':>14}  {'test top1':>14}  "
            f"{'many':>14}  {'medium':>14}  {'few':>14}"]
   for name, s in zip(names, summary["settings"]):

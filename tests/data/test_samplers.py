@@ -99,3 +99,26 @@ def test_a_per_epoch_pool_caps_auxiliary_classes_and_is_redrawn():
   np.testing.assert_array_equal(both, full)
   with pytest.raises(ValueError, match="instance"):
     samplers.IndexSampler(labels, "class_balanced", 0, 5, epoch_pool=pool)
+
+
+def test_concurrent_calls_across_epochs_get_their_own_epochs_order(monkeypatch):
+  """Prefetch threads ask for batches of neighbouring epochs at once: each answer must be its
+  epoch's order, never another epoch's (or a half-drawn one)."""
+  import concurrent.futures  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  labels = np.repeat(np.arange(10), 200)
+  expected = {e: samplers.IndexSampler(labels, "class_balanced", 3, 64).local_indices(e, 5)
+              for e in range(6)}
+  draw = samplers.epoch_order
+
+  def slow_draw(*args):  # widen the window in which another thread can look at the cache
+    time.sleep(0.002)
+    return draw(*args)
+
+  monkeypatch.setattr(samplers, "epoch_order", slow_draw)
+  shared = samplers.IndexSampler(labels, "class_balanced", 3, 64)
+  requests = [e for e in range(6) for _ in range(16)]  # same-epoch calls in flight together
+  with concurrent.futures.ThreadPoolExecutor(8) as pool:
+    answers = list(pool.map(lambda e: (e, shared.local_indices(e, 5)), requests))
+  for epoch, got in answers:
+    np.testing.assert_array_equal(got, expected[epoch])
