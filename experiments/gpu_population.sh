@@ -5,7 +5,8 @@
 #   2. the same command again with the cache warm (start-up = compile + data placement);
 #   3. a population of 5 seeds of the same run in one program (vmap): wall time, mean ± std;
 #   4. population throughput against member count (bench.py population, 1 / 2 / 4 / 8 / 16);
-#   5. the PyTorch RIDE-3 baseline on the same data, capped at TORCH_SECONDS (extrapolated).
+#   5. the train step against PyTorch eager, torch.compile and CUDA graphs (bench.py train);
+#   6. the PyTorch RIDE-3 baseline on the same data, capped at TORCH_SECONDS (extrapolated).
 #
 #   DATA=dir/with/cifar10.npz OUT=results/dir bash experiments/gpu_population.sh
 # Optional: STEPS_PER_DISPATCH (8), RUN_LIMIT_S (150), POP_LIMIT_S (240), TORCH_SECONDS (45).
@@ -59,7 +60,12 @@ for n in 1 2 4 8 16; do
 done
 cat "$OUT/throughput.txt"
 
-echo "== 5. PyTorch RIDE-3 baseline (eager)" | tee "$OUT/torch.txt"
+echo "== 5. train step: ltjax vs PyTorch eager / torch.compile / CUDA graphs" | tee "$OUT/bench.txt"
+timeout 240 python3 experiments/bench.py train --steps 100 --dtype fp32,bf16 \
+  --torch-modes eager,compile,cudagraphs --steps-per-dispatch "$K" >>"$OUT/bench.txt" 2>&1
+echo "bench rc=$?" | tee -a "$OUT/bench.txt"
+
+echo "== 6. PyTorch RIDE-3 baseline (eager)" | tee "$OUT/torch.txt"
 timeout 90 python3 experiments/torch_ride_baseline.py --data "$DATA" --epochs 200 \
   --max-seconds "${TORCH_SECONDS:-45}" >>"$OUT/torch.txt" 2>&1
 echo "torch rc=$?" | tee -a "$OUT/torch.txt"
