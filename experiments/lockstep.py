@@ -91,16 +91,13 @@ CONTROL_PERTURBATION = 1e-7
 
 # ------------------------------------------------------------------------------ helpers
 def load_config(relpath: str, overrides: dict):
+  from ltjax.config import keys as config_keys  # pylint: disable=g-import-not-at-top
   spec = importlib.util.spec_from_file_location("lockstep_config", os.path.join(REPO, relpath))
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   config = module.get_config()
   for key, value in overrides.items():
-    *parents, leaf = key.split(".")
-    node = config
-    for parent in parents:
-      node = node[parent]
-    node[leaf] = value
+    config_keys.set_value(config, key, value)
   return config
 
 

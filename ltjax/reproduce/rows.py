@@ -11,6 +11,7 @@ from typing import Any
 
 import ml_collections
 
+from ltjax.config import keys as config_keys
 from ltjax.reproduce import spec
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -60,14 +61,7 @@ def _typed(current: Any, value: Any, key: str) -> Any:
 
 def set_key(config: ml_collections.ConfigDict, key: str, value: Any) -> None:
   """Sets a dotted key that must exist, typing a string value like the key's current value."""
-  node = config
-  *parents, leaf = key.split(".")
-  for p in parents:
-    if p not in node or not isinstance(node[p], ml_collections.ConfigDict):
-      raise ValueError(f"--config.{key}: {key!r} is not a config key")
-    node = node[p]
-  if leaf not in node:
-    raise ValueError(f"--config.{key}: {key!r} is not a config key")
+  node, leaf = config_keys.parent_and_leaf(config, key, f"--config.{key}:")
   node[leaf] = _typed(node[leaf], value, key)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import ml_collections
 
 from ltjax import config as config_lib
+from ltjax.config import keys as config_keys
 
 # What every member shares: the training loop (epochs, batch, evaluation cadence, selection),
 # the data (dataset, auxiliary classes), the teacher and the stage. Sweeping these is refused.
@@ -45,18 +46,6 @@ class Member:
 def is_population(config: ml_collections.ConfigDict) -> bool:
   """Whether the config asks for population training (any seeds or any sweep)."""
   return bool(tuple(config.population.seeds)) or bool(config.population.sweep.strip())
-
-
-def _field_type(config: ml_collections.ConfigDict, key: str):
-  node = config
-  parts = key.split(".")
-  for part in parts[:-1]:
-    if part not in node or not isinstance(node[part], ml_collections.ConfigDict):
-      raise ValueError(f"population.sweep names {key!r}, which is not a config key")
-    node = node[part]
-  if parts[-1] not in node or isinstance(node[parts[-1]], ml_collections.ConfigDict):
-    raise ValueError(f"population.sweep names {key!r}, which is not a config key")
-  return type(node[parts[-1]])
 
 
 def _parse_value(text: str, kind, key: str):
@@ -95,7 +84,7 @@ def parse_sweep(config: ml_collections.ConfigDict) -> list[tuple[str, list[Any]]
           "the teacher (train.*, dataset.*, aux.*, distill.*); sweep the seed, the optimizer, "
           "the loss, the sampler, the augmentation or model settings that keep the shapes, or "
           "launch separate runs")
-    kind = _field_type(config, key)
+    kind = type(config_keys.get_key(config, key, "population.sweep names"))
     parsed = [_parse_value(v, kind, key) for v in values.split(",") if v.strip()]
     if not parsed:
       raise ValueError(f"population.sweep: no values given for {key}")
@@ -131,11 +120,7 @@ def expand(config: ml_collections.ConfigDict) -> list[Member]:
       member = ml_collections.ConfigDict(config.to_dict())
       member.seed = seed
       for key, value in setting.items():
-        node = member
-        *parents, leaf = key.split(".")
-        for p in parents:
-          node = node[p]
-        node[leaf] = value
+        config_keys.set_value(member, key, value)
       member.population = ml_collections.ConfigDict(defaults.to_dict())
       member.lock()
       members.append(Member(name=member_name(seed, setting), seed=seed, setting=setting,

@@ -13,6 +13,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from ltjax import train
+from ltjax.config import keys as config_keys
 from ltjax.train import members as members_lib
 from ltjax.train import population
 from tests.conftest import load_config
@@ -27,11 +28,7 @@ def _config(**overrides):
   c = load_config(LA_SMOKE)
   c.train.num_epochs = 3
   for key, value in overrides.items():
-    node = c
-    *parents, leaf = key.split(".")
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
+    config_keys.set_value(c, key, value)
   return c
 
 
