@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from ltjax import config as config_lib
 from ltjax.reproduce import runner
 from ltjax.reproduce import spec
 from ltjax.reproduce import table as table_lib
@@ -129,15 +130,19 @@ def test_verdict(ours, verdict):
   assert table_lib.verdict(ours, spec.Published(50.0, "x"), 1.0) == verdict
 
 
-def test_every_declared_table_resolves_its_rows(tmp_path):
+@pytest.mark.parametrize("schedule", ["full", "short", "smoke"])
+def test_every_declared_table_resolves_its_rows(tmp_path, schedule):
   for name in tables.NAMES:
     t = tables.load(name)
-    repro = runner.Reproduction(t, str(tmp_path / name), [0], "smoke", [])
+    repro = runner.Reproduction(t, str(tmp_path / name), [0], schedule, [])
     for row in repro.rows:
       c = repro.config(row, 0)
+      config_lib.validate(c)
       assert c.seed == 0, (name, row.name)
       for key, value in t.overrides:
         assert c.dataset.imbalance_factor == value, (name, row.name, key)
+      if schedule == "short" and c.stage == "train":
+        assert c.train.num_epochs == dict(t.short)["train.num_epochs"], (name, row.name)
     for row in t.rows:
       for dep in (row.builds_on, row.teacher):
         assert dep is None or any(r.name == dep for r in t.rows), (name, row.name, dep)
