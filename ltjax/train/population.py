@@ -298,6 +298,7 @@ class PopulationRun:
                               "setting": m.setting, "size": len(self.members)}}
       if m.name in self.diverged:
         self.member_ckpts[i].close()
+        self.logs[i].close()
         if jax.process_index() == 0:
           results_lib.write_json_atomically(os.path.join(d, "diverged.json"),
                                             place | {"diverged": self.diverged[m.name]})
