@@ -29,11 +29,16 @@ def _read(path):
 
 
 def test_digits_smoke_table_every_row_kind_survives_a_kill(tmp_path):
-  # SIGKILL in the first population at step 10 (checkpoints at steps 3, 6, 9; Orbax finishes
-  # one save before it starts the next, so step 6's has landed), then the same command
-  # resumes it and runs the rest of the table.
+  # Part of the table first (the population of the rows that share a ResNet), then the whole
+  # table with a SIGKILL in its next run (LDAM-DRW at step 10: checkpoints at steps 3, 6, 9,
+  # and Orbax finishes one save before it starts the next, so step 6's has landed); the same
+  # command then resumes that run and does the rest.
+  proc = _reproduce(tmp_path, "--only=ce,focal,cb_focal,balanced_softmax,logit_adjusted")
+  assert proc.returncode == 0, proc.stderr[-3000:]
   proc = _reproduce(tmp_path, "--config.debug.kill_at_step=10")
   assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+  assert "9 runs to do" in proc.stdout  # 14 rows, 5 of them finished
+  assert os.listdir(tmp_path / "populations" / "ldam_drw-seeds0" / "checkpoints")
   proc = _reproduce(tmp_path)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "resuming from" in proc.stderr
