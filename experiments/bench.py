@@ -706,13 +706,13 @@ def _time_run(run, steps: int) -> tuple[float, float]:
   return compile_s, time.perf_counter() - start
 
 
-def _population_config(workload: str):
+def _population_config(workload: str, data_dir: str):
   from ltjax import config as config_lib  # pylint: disable=g-import-not-at-top
   if workload == "digits":
     c = config_lib.digits_lt_recipe()
   else:
     c = config_lib.cifar_lt_recipe("cifar10_lt")
-    c.dataset.data_dir = os.path.join(os.path.dirname(REPO), "shared", "data")
+    c.dataset.data_dir = data_dir
   c.train.num_epochs = 1000  # the schedule's length only; the bench times `steps` steps
   return c
 
@@ -729,7 +729,7 @@ def cmd_population(args) -> list[dict]:
   from ltjax.train import single_run  # pylint: disable=g-import-not-at-top
   rows = []
   for workload in args.workloads.split(","):
-    config = _population_config(workload)
+    config = _population_config(workload, args.data_dir)
     config.population.seeds = tuple(range(args.members))
     steps = args.population_steps if workload == "digits" else args.population_cifar_steps
     splits = setup_lib.build_splits(config)
@@ -809,6 +809,8 @@ def main():
   parser.add_argument("--torch-modes", default="eager",
                       help="train: PyTorch modes besides eager (compile, cudagraphs)")
   parser.add_argument("--members", type=int, default=4, help="population: seeds")
+  parser.add_argument("--data-dir", default=os.path.join(os.path.dirname(REPO), "shared", "data"),
+                      help="population: the directory holding cifar10.npz")
   parser.add_argument("--workloads", default="digits,cifar10_lt",
                       help="population: digits (small CNN) and/or cifar10_lt (ResNet-32)")
   parser.add_argument("--executions", default="loop,vmap", help="population: loop and/or vmap")

@@ -56,7 +56,8 @@ cp /tmp/ltjax_pop5/population.json "$OUT/population.json" 2>/dev/null
 echo "== 4. population throughput vs members" | tee "$OUT/throughput.txt"
 for n in 1 2 4 8 16; do
   timeout 60 python3 experiments/bench.py population --workloads cifar10_lt --executions vmap \
-    --members "$n" --population-cifar-steps 50 2>&1 | grep -E "^\|" >>"$OUT/throughput.txt"
+    --members "$n" --population-cifar-steps 50 --data-dir "$DATA" 2>&1 \
+    | grep -E "^\|" >>"$OUT/throughput.txt"
 done
 cat "$OUT/throughput.txt"
 
