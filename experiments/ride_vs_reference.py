@@ -392,11 +392,26 @@ def main():
             f"{ours['img_per_s'] / reference['img_per_s']:.2f}", "",
             "Same weights (the reference's, transplanted), same batch, max |ltjax - reference|: "
             + ", ".join(f"{k} {v:.2g}" for k, v in check.items())]
+  # Per class: where in the tail the two differ (both scored by the same ltjax metrics code).
+  lines += ["", "Per-class test accuracy (%), classes by training count:", "",
+            "| class | train images | ltjax | reference | ltjax - reference |",
+            "|---|---|---|---|---|"]
+  for c, count in enumerate(splits.class_counts):
+    a, b = ours["test"]["per_class"][c], reference["test"]["per_class"][c]
+    lines.append(f"| {c} | {int(count)} | {_fmt(a)} | {_fmt(b)} | "
+                 f"{100 * (a - b):+.2f} |" if a is not None and b is not None else
+                 f"| {c} | {int(count)} | {_fmt(a)} | {_fmt(b)} | - |")
   text = "\n".join(lines) + "\n"
   print(text)
   if args.out:
     with open(args.out, "w") as f:
       f.write(text)
+    with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
+      json.dump({"seed": args.seed, "epochs": args.epochs, "check": check,
+                 "class_counts": [int(c) for c in splits.class_counts],
+                 **{name: {"test": r["test"], "wall_s": r["wall_s"],
+                           "img_per_s": r["img_per_s"]} for name, r in rows}}, f, indent=1,
+                default=float)
 
 
 if __name__ == "__main__":

@@ -136,6 +136,7 @@ def train_head(inputs: HeadInputs, labels: np.ndarray, num_classes: int, *, log_
                mask: np.ndarray | None = None, kind: str = "linear", scale: float = 16.0,
                num_epochs: int = 150, batch_size: int = 128, learning_rate: float = 1e-2,
                sampler: str = "instance", eval_every: int = 5, seed: int = 0,
+               last_batch: str = "keep",
                select_fn: Callable[[dict], float | None] | None = None):
   """Trains a head on `inputs` with loss CE(logits + log_prior) over the classes in `mask`.
 
@@ -151,6 +152,9 @@ def train_head(inputs: HeadInputs, labels: np.ndarray, num_classes: int, *, log_
     num_epochs, batch_size, learning_rate, sampler, seed: plain SGD over sampler-ordered
       batches (`ltjax.data.samplers.epoch_order`).
     eval_every: epochs between calls of `select_fn`.
+    last_batch: "keep": every epoch ends with the partial batch of the n % batch_size samples
+      left (the reference's DataLoader; the loss is that batch's mean); "drop": n // batch_size
+      full batches, the rest of the epoch's order unused.
     select_fn: params -> accuracy on the selection split (None: nothing to select on); the
       best-scoring evaluated params are kept (the last ones when select_fn is None or always
       returns None).
@@ -169,35 +173,45 @@ def train_head(inputs: HeadInputs, labels: np.ndarray, num_classes: int, *, log_
   labels_d = jnp.asarray(labels, jnp.int32)
   log_prior = jnp.asarray(log_prior, jnp.float32)
   mask_d = jnp.ones((num_classes,), bool) if mask is None else jnp.asarray(mask)
+  if last_batch not in ("keep", "drop"):
+    raise ValueError(f"config.dlsa.head_last_batch={last_batch!r}; choose 'keep' or 'drop'")
   batch_size = max(1, min(batch_size, n))
-  steps_per_epoch = max(1, n // batch_size)
+  used = n if last_batch == "keep" else max(1, n // batch_size) * batch_size
+  steps_per_epoch = -(-used // batch_size)
+  # Slots past `used` in the last batch are padding: index 0 with weight 0.
+  slot_weight = (np.arange(steps_per_epoch * batch_size) < used).astype(np.float32)
+  slot_weight = slot_weight.reshape(steps_per_epoch, batch_size)
   tx = optax.sgd(learning_rate)
 
-  def loss_fn(p, idx):
+  def loss_fn(p, idx, weight):
     logits = _batch_logits(p, dev, idx, kind, scale) + log_prior[None, :]
     logits = jnp.where(mask_d[None, :], logits, -jnp.inf)
     log_probs = jax.nn.log_softmax(logits, axis=-1)
     picked = jnp.take_along_axis(log_probs, labels_d[idx][:, None], axis=-1)[:, 0]
-    return -jnp.mean(picked)
+    return -jnp.sum(weight * picked) / jnp.sum(weight)  # the mean over the batch's samples
 
   @jax.jit
-  def run(p, opt_state, order):
-    def step(carry, idx):
+  def run(p, opt_state, order, weights):
+    def step(carry, batch):
       p, s = carry
-      loss, grads = jax.value_and_grad(loss_fn)(p, idx)
+      loss, grads = jax.value_and_grad(loss_fn)(p, *batch)
       updates, s = tx.update(grads, s, p)
       return (optax.apply_updates(p, updates), s), loss
-    (p, opt_state), curve = jax.lax.scan(step, (p, opt_state), order)
+    (p, opt_state), curve = jax.lax.scan(step, (p, opt_state), (order, weights))
     return p, opt_state, curve
+
+  def epoch_batches(epoch):
+    order = samplers.epoch_order(labels, sampler, seed, epoch)[:used]
+    order = np.pad(order, (0, steps_per_epoch * batch_size - used))
+    return order.reshape(steps_per_epoch, batch_size)
 
   opt_state = tx.init(params)
   best, best_score, history = params, None, []
   for first in range(0, num_epochs, eval_every):
     epochs = range(first, min(num_epochs, first + eval_every))
-    order = np.concatenate([samplers.epoch_order(labels, sampler, seed, e)
-                            [:steps_per_epoch * batch_size].reshape(steps_per_epoch, batch_size)
-                            for e in epochs])
-    params, opt_state, curve = run(params, opt_state, jnp.asarray(order))
+    order = np.concatenate([epoch_batches(e) for e in epochs])
+    weights = np.concatenate([slot_weight] * len(epochs))
+    params, opt_state, curve = run(params, opt_state, jnp.asarray(order), jnp.asarray(weights))
     score = None if select_fn is None else select_fn(params)
     history.append({"epoch": epochs[-1], "loss": float(np.mean(np.asarray(curve)[-steps_per_epoch:])),
                     "select": score})

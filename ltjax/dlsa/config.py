@@ -23,6 +23,7 @@ def section() -> ml_collections.ConfigDict:
   c.head_batch_size = 128
   c.head_learning_rate = 1e-2
   c.head_eval_every = 5
+  c.head_last_batch = "keep"  # or "drop": the n % batch samples left at each epoch's end
   c.cosine_scale = 16.0
   c.absent_classes = "mask"  # or "reference" (log(1e-6) prior, classes stay predictable)
   c.regular_prior = "full"  # the regular classifier's BSM counts: "full" or "subset"
@@ -44,6 +45,7 @@ def section() -> ml_collections.ConfigDict:
   c.flow.ema_momentum = 0.7
   c.flow.nll_class_scaling = False  # x C/1000: the reference's per-anchor NLL scale
   c.flow.nan_policy = "rollback"  # or "skip"
+  c.flow.last_batch = "keep"  # or "drop" (keep: an epoch is N pairs, as the reference)
   c.flow.min_purity = 0.7
   c.flow.min_size = 10
   c.flow.max_cluster_fraction = 5000 / 115846  # the reference's 5000 on ImageNet-LT

@@ -56,6 +56,31 @@ def _h5(path: str) -> dict[str, np.ndarray]:
   return {**arrays, "labels": np.asarray(arrays["labels"], np.int64)}
 
 
+def write_h5(path: str, splits: dict[str, dict[str, np.ndarray]]) -> dict[str, str]:
+  """Writes {split: {"features", "labels"}} as the reference's h5 files under `path`
+  (`feature_<split>.h5`, datasets `features` float32 (N, D) and `labels` int64 (N,)), each
+  through a temporary name and a rename, so a killed export leaves no half-written file that
+  `load` would read. Returns {split: file}."""
+  try:
+    import h5py  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise ImportError("writing h5 features needs h5py (pip install -e '.[h5]')") from e
+  os.makedirs(path, exist_ok=True)
+  written = {}
+  for split, arrays in splits.items():
+    checked = feature_cache.check_split(
+        {"features": arrays["features"], "labels": arrays["labels"]}, f"the {split} split",
+        "pass (N, D) features and (N,) integer labels")
+    final = os.path.join(path, f"feature_{split}.h5")
+    partial = final + ".partial"
+    with h5py.File(partial, "w") as f:
+      f.create_dataset("features", data=np.asarray(checked["features"], np.float32))
+      f.create_dataset("labels", data=np.asarray(checked["labels"], np.int64))
+    os.replace(partial, final)
+    written[split] = final
+  return written
+
+
 def _npz(path: str) -> dict[str, np.ndarray]:
   data = feature_cache.read_npz(path, REWRITE_NPZ)
   if "features" not in data or "labels" not in data:

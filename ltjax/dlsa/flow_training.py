@@ -58,6 +58,9 @@ class FlowConfig:
   # 10-class problem each anchor otherwise weighs 100x more than on ImageNet-LT).
   nll_class_scaling: bool = False
   nan_policy: str = "rollback"
+  # "keep": an epoch is N pairs, the last batch partial (the reference's DataLoader, which
+  # also moves the BN statistics on that small batch); "drop": N // batch full batches.
+  last_batch: str = "keep"
   min_purity: float = 0.7
   min_size: int = 10
   max_cluster_fraction: float = 5000 / 115846
@@ -69,6 +72,9 @@ class FlowConfig:
                        "or 'skip'")
     if self.kind not in ("maf", "coupling"):
       raise ValueError(f"config.dlsa.flow.kind={self.kind!r}; choose 'maf' or 'coupling'")
+    if self.last_batch not in ("keep", "drop"):
+      raise ValueError(f"config.dlsa.flow.last_batch={self.last_batch!r}; choose 'keep' or "
+                       "'drop'")
 
 
 @flax.struct.dataclass
@@ -96,15 +102,16 @@ def class_weights(labels: np.ndarray, num_classes: int, q: float = 2.0,
 
 
 def sample_pairs(labels: np.ndarray, num_steps: int, batch_size: int, seed: int, stage: int,
-                 epoch: int) -> tuple[np.ndarray, np.ndarray]:
+                 epoch: int, stream: int = 0) -> tuple[np.ndarray, np.ndarray]:
   """(anchors, negatives), each (num_steps, batch_size) indices into `labels`.
 
   Per pair: two distinct classes drawn uniformly from the classes present, then one random
-  sample of each (the reference's ContrastiveDataset). Deterministic from (seed, stage, epoch).
+  sample of each (the reference's ContrastiveDataset). Deterministic from (seed, stage, epoch,
+  stream); stream 1 draws an epoch's partial last batch without moving the full batches'.
   With a single class present the negative comes from the same class.
   """
   labels = np.asarray(labels)
-  rng = np.random.default_rng([seed, stage, epoch])
+  rng = np.random.default_rng([seed, stage, epoch] + ([stream] if stream else []))
   counts = np.bincount(labels)
   present = np.nonzero(counts)[0]
   n = num_steps * batch_size
@@ -219,6 +226,8 @@ def train_flow(features: np.ndarray, labels: np.ndarray, num_classes: int, fc: F
   > min_size among qualifying epochs (largest cluster < max_cluster_fraction of the subset, and
   finite log-likelihoods); when none qualifies, the last finite epoch (or the initial flow) is
   kept and a warning logged. Never raises for a subset with one class or too few samples.
+  An epoch is N // batch full batches of pairs, and with `last_batch="keep"` one more of the
+  N % batch left (each epoch's record says how many steps it took).
   """
   features = np.asarray(features, np.float32)
   labels = np.asarray(labels)
@@ -230,6 +239,10 @@ def train_flow(features: np.ndarray, labels: np.ndarray, num_classes: int, fc: F
   num_devices = mesh.devices.size
   batch = max(num_devices, min(fc.batch_size, n) // num_devices * num_devices)
   steps_per_epoch = max(1, n // batch)
+  # The partial last batch, rounded down to a multiple of the devices (it is sharded too);
+  # never a single sample, whose unbiased batch variance in the flow's BN is 0 / 0.
+  rest = (n - steps_per_epoch * batch) // num_devices * num_devices
+  rest = rest if fc.last_batch == "keep" and rest >= 2 else 0
   variables = flow.init(init_key, jnp.zeros((2, dim), jnp.float32))
   tx = optax.inject_hyperparams(optax.sgd)(learning_rate=fc.learning_rate)
   replicated = sharding.replicated(mesh)
@@ -255,9 +268,16 @@ def train_flow(features: np.ndarray, labels: np.ndarray, num_classes: int, fc: F
   for epoch in range(fc.num_epochs):
     skipped_before = int(state.skipped)
     anchors, negatives = sample_pairs(labels, steps_per_epoch, batch, seed, stage, epoch)
+    batches = [(anchors[s, lo:lo + local], negatives[s, lo:lo + local])
+               for s in range(steps_per_epoch)]
+    if rest:  # one more compilation, for the partial batch's shape
+      part_a, part_n = sample_pairs(labels, 1, rest, seed, stage, epoch, stream=1)
+      rest_local = rest // jax.process_count()
+      rest_lo = jax.process_index() * rest_local
+      batches.append((part_a[0, rest_lo:rest_lo + rest_local],
+                      part_n[0, rest_lo:rest_lo + rest_local]))
     losses = []
-    for s in range(steps_per_epoch):
-      a, b = anchors[s, lo:lo + local], negatives[s, lo:lo + local]
+    for a, b in batches:
       feed = sharding.global_batch(mesh, {"anchor": features[a], "negative": features[b],
                                           "weight": weights[labels[a]]})
       state, m = step(state, feed)
@@ -273,7 +293,8 @@ def train_flow(features: np.ndarray, labels: np.ndarray, num_classes: int, fc: F
         min_size=fc.min_size, max_cluster_fraction=fc.max_cluster_fraction)
     lr = float(state.opt_state.hyperparams["learning_rate"])
     finite_losses = [float(x["loss"]) for x in m if bool(x["finite"])]
-    record = {"stage": stage, "epoch": epoch, "loss": float(np.mean(finite_losses))
+    record = {"stage": stage, "epoch": epoch, "steps": len(batches),
+              "loss": float(np.mean(finite_losses))
               if finite_losses else float("nan"), "skipped_steps": skipped,
               "finite_log_px": finite, "score": score, "qualifies": qualifies,
               "largest_cluster": int(np.bincount(clusters, minlength=1).max(initial=0)),

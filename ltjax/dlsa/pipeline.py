@@ -52,6 +52,7 @@ class DLSAConfig:
   head_batch_size: int = 128
   head_learning_rate: float = 1e-2
   head_eval_every: int = 5
+  head_last_batch: str = "keep"  # "keep" the partial last batch (the reference) or "drop" it
   cosine_scale: float = 16.0
   absent_classes: str = "mask"
   regular_prior: str = "full"
@@ -62,7 +63,7 @@ class DLSAConfig:
     choices = {"cac_input": ("x", "u"), "head": ("linear", "cosine"),
                "head_loss": ("bsm", "ce"), "head_sampler": ("instance", "class_balanced"),
                "absent_classes": ("mask", "reference"), "regular_prior": ("full", "subset"),
-               "select_on": ("val", "test")}
+               "select_on": ("val", "test"), "head_last_batch": ("keep", "drop")}
     for key, allowed in choices.items():
       if getattr(self, key) not in allowed:
         raise ValueError(f"config.dlsa.{key}={getattr(self, key)!r}; choose one of "
@@ -148,7 +149,8 @@ def run_pipeline(train: dict, val: dict | None, test: dict, num_classes: int, dc
   selection = "test" if dc.select_on == "test" else "val"
   head_kw = dict(kind=dc.head, scale=dc.cosine_scale, num_epochs=dc.head_epochs,
                  batch_size=dc.head_batch_size, learning_rate=dc.head_learning_rate,
-                 sampler=dc.head_sampler, eval_every=dc.head_eval_every, seed=seed)
+                 sampler=dc.head_sampler, eval_every=dc.head_eval_every, seed=seed,
+                 last_batch=dc.head_last_batch)
 
   def fit_head(inputs_by_split, index_by_split, counts, mask):
     sel_inputs = inputs_by_split[selection].take(index_by_split[selection])

@@ -1,8 +1,11 @@
-"""DLSA heads: the two-branch logits by hand, cosine squashing, BSM training, masking, selection."""
+"""DLSA heads: the two-branch logits by hand, cosine squashing, BSM training, masking, selection,
+one epoch of SGD by hand with the partial last batch kept or dropped."""
 
 import jax
 import numpy as np
+import pytest
 
+from ltjax.data import samplers
 from ltjax.dlsa import classifiers
 
 
@@ -66,3 +69,41 @@ def test_selection_keeps_the_best_scored_params():
                                          learning_rate=0.1, select_fn=select_fn)
   assert [h["select"] for h in history] == [0.5, 0.9, 0.1]
   jax.tree.map(np.testing.assert_array_equal, best, seen[1])
+
+
+def _numpy_epoch(params, x, labels, order_batches, log_prior, lr):
+  """One epoch of plain SGD on the linear head (z := x, no cluster branch) by hand: each batch's
+  loss is the mean cross-entropy of softmax(x Wx + bx + x Wz + bz + log_prior)."""
+  p = {k: {n: np.asarray(v, np.float64) for n, v in d.items()} for k, d in params.items()}
+  for idx in order_batches:
+    xb, yb = x[idx].astype(np.float64), labels[idx]
+    logits = xb @ p["x"]["kernel"] + p["x"]["bias"] + xb @ p["second"]["kernel"] + p[
+        "second"]["bias"] + log_prior
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    g = (probs - np.eye(probs.shape[1])[yb]) / len(idx)  # d loss / d logits
+    for branch in ("x", "second"):
+      p[branch]["kernel"] -= lr * xb.T @ g
+      p[branch]["bias"] -= lr * g.sum(0)
+  return p
+
+
+@pytest.mark.parametrize("last_batch", ["keep", "drop"])
+def test_last_batch_keep_and_drop_are_sgd_by_hand(last_batch):
+  x, labels = _blobs(counts=(6, 4, 3))  # 13 samples, batch 5: 5 + 5 + 3 (keep) or 5 + 5
+  log_prior = np.log(np.bincount(labels)).astype(np.float32)
+  init = classifiers.init_head(jax.random.key(7), classifiers.HeadInputs(x), 3)
+  got, _ = classifiers.train_head(classifiers.HeadInputs(x), labels, 3, log_prior=log_prior,
+                                  num_epochs=1, batch_size=5, learning_rate=0.5,
+                                  eval_every=1, seed=7, last_batch=last_batch)
+  order = samplers.epoch_order(labels, "instance", 7, 0)
+  batches = [order[0:5], order[5:10]] + ([order[10:13]] if last_batch == "keep" else [])
+  want = _numpy_epoch(jax.device_get(init), x, labels, batches, log_prior, 0.5)
+  for branch in ("x", "second"):
+    for name in ("kernel", "bias"):
+      np.testing.assert_allclose(got[branch][name], want[branch][name], rtol=1e-5, atol=1e-6)
+  # The other mode gives other weights: the partial batch really is (or is not) a step.
+  other, _ = classifiers.train_head(classifiers.HeadInputs(x), labels, 3, log_prior=log_prior,
+                                    num_epochs=1, batch_size=5, learning_rate=0.5, eval_every=1,
+                                    seed=7, last_batch="drop" if last_batch == "keep" else "keep")
+  assert np.abs(np.asarray(other["x"]["kernel"]) - want["x"]["kernel"]).max() > 1e-3

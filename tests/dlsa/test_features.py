@@ -1,5 +1,7 @@
 """Feature loading: ltjax caches, npz folders, the reference's h5 layout, val hold-out, errors."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -42,6 +44,27 @@ def test_h5_reference_layout(tmp_path):
   train, val, test, what = features.load(str(tmp_path), val_holdout_fraction=0.1)
   assert test["features"].shape == (20, 5) and len(val["labels"]) == 2
   assert "h5" in what
+
+
+def test_write_h5_round_trips_in_the_reference_layout(tmp_path):
+  h5py = pytest.importorskip("h5py")
+  rng = np.random.RandomState(1)
+  splits = {s: {"features": rng.randn(n, 4).astype(np.float64), "labels": np.arange(n) % 3}
+            for s, n in (("train", 30), ("val", 6), ("test", 9))}
+  written = features.write_h5(str(tmp_path / "h5"), splits)
+  assert sorted(os.path.basename(f) for f in written.values()) == [
+      "feature_test.h5", "feature_train.h5", "feature_val.h5"]
+  assert not [f for f in os.listdir(tmp_path / "h5") if f.endswith(".partial")]
+  with h5py.File(written["train"], "r") as f:  # the dtypes the reference's reader expects
+    assert f["features"].dtype == np.float32 and f["labels"].dtype == np.int64
+  train, val, test, what = features.load(str(tmp_path / "h5"))
+  assert "h5" in what  # val comes from feature_val.h5, not a hold-out of train
+  for name, got in (("train", train), ("val", val), ("test", test)):
+    np.testing.assert_array_equal(got["labels"], splits[name]["labels"])
+    np.testing.assert_allclose(got["features"], splits[name]["features"].astype(np.float32))
+  with pytest.raises(ValueError, match="test split.*integer labels"):
+    features.write_h5(str(tmp_path / "bad"), {"test": {"features": np.zeros((2, 2)),
+                                                       "labels": np.zeros(3, np.int64)}})
 
 
 def test_errors_name_the_fix(tmp_path):

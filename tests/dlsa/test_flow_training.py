@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 from ltjax.dlsa import flow_training
 from ltjax.dlsa import mixture
@@ -126,3 +127,31 @@ def test_train_flow_learns_the_blobs():
   losses = [h["nll"] for h in trained.history]
   assert losses[-1] < losses[0]
   assert trained.rollbacks == 0 and 0 <= trained.chosen_epoch < 6
+
+
+@pytest.mark.parametrize("last_batch, steps", [("keep", 3), ("drop", 2)])
+def test_an_epoch_keeps_or_drops_the_partial_batch(last_batch, steps):
+  feats, labels = _blobs(dim=3)
+  feats, labels = feats[::4], labels[::4]  # 93 samples: batches of 45, 45 and 3
+  n = len(labels)
+  fc = flow_training.FlowConfig(kind="maf", num_blocks=1, num_clusters=4, batch_size=n // 2 - 1,
+                                num_epochs=2, learning_rate=0.01, max_cluster_fraction=1.0,
+                                last_batch=last_batch)
+  assert n % fc.batch_size >= 2  # a partial batch exists
+  trained = flow_training.train_flow(feats, labels, 3, fc, seed=0, stage=0)
+  assert [h["steps"] for h in trained.history] == [steps, steps]
+  assert trained.skipped_steps == 0  # the partial batch's BN statistics are finite
+
+
+def test_partial_batch_pairs_are_their_own_stream():
+  labels = np.repeat(np.arange(3), [20, 10, 5])
+  full, _ = flow_training.sample_pairs(labels, 2, 8, seed=1, stage=0, epoch=3)
+  same, _ = flow_training.sample_pairs(labels, 2, 8, seed=1, stage=0, epoch=3, stream=0)
+  part, _ = flow_training.sample_pairs(labels, 1, 8, seed=1, stage=0, epoch=3, stream=1)
+  np.testing.assert_array_equal(full, same)  # drawing a partial batch leaves these alone
+  assert not np.array_equal(full[0], part[0])
+
+
+def test_last_batch_is_checked():
+  with pytest.raises(ValueError, match="last_batch"):
+    flow_training.FlowConfig(last_batch="partial")
