@@ -297,8 +297,10 @@ def _ms(values, scale=100.0, digits=2) -> str:
 
 
 def _spread(values) -> tuple[float, float]:
-  values = np.asarray([v for v in values if v is not None], np.float64)
-  return float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else 0.0
+  """(mean, seed std) as ltjax reports them; std 0 for a single value."""
+  from ltjax.core import metrics  # pylint: disable=g-import-not-at-top
+  mean, std = metrics.mean_and_std([v for v in values if v is not None])
+  return mean, 0.0 if std is None else std
 
 
 @dataclasses.dataclass
