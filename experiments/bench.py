@@ -690,7 +690,7 @@ def _time_run(run, steps: int) -> tuple[float, float]:
   def step(state, i):
     idx = run.indices(*run.sampler.position(i)).astype(np.int32)
     idx = sharding.global_batch(run.mesh, {"i": idx}, run.index_axis, members)["i"]
-    return run.jitted.one(state, run.jitted.data, idx, run.rng, run.teacher_variables)
+    return run.jitted.one(state, run.jitted.data, idx, run.rng, run.input_variables)
 
   start = time.perf_counter()
   state, m = step(state, 0)

@@ -19,7 +19,9 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+import ltjax.methods  # pylint: disable=unused-import  (registers the installed method rooms)
 from ltjax.core import checkpoint
+from ltjax.core import plugins
 from ltjax.core import sharding
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -58,15 +60,16 @@ def main(argv):
   logging.set_verbosity(logging.INFO)
   logging.get_absl_handler().addFilter(QuietLibraries())
   config = _CONFIG.value
-  if config.stage not in STAGES:
+  stages = stage_loaders()
+  if config.stage not in stages:
     raise app.UsageError(f"config.stage={config.stage!r} is not a stage; choose one of "
-                         f"{list(STAGES)} (--config.stage=train)")
+                         f"{list(stages)} (--config.stage=train)")
   sharding.maybe_initialize_distributed()  # before any other JAX call
   import jax  # pylint: disable=g-import-not-at-top
   logging.info("JAX %s, process %d/%d, devices: %s", jax.__version__, jax.process_index(),
                jax.process_count(), jax.devices())
   try:
-    STAGES[config.stage]()(config, _WORKDIR.value)
+    stages[config.stage]()(config, _WORKDIR.value)
   except USER_ERRORS as e:
     if os.environ.get("LTJAX_TRACEBACK"):
       raise
@@ -81,19 +84,11 @@ def _train_stage():
   return train.train_and_evaluate
 
 
-def _decoupled_stage():
-  from ltjax.decoupled import stage as stage2  # pylint: disable=g-import-not-at-top
-  return stage2.run
-
-
-def _dlsa_stage():
-  from ltjax.dlsa import stage as dlsa_stage  # pylint: disable=g-import-not-at-top
-  return dlsa_stage.run
-
-
-# config.stage -> a loader of its entry point `run(config, workdir)`. The entry points import
-# JAX, so they load only after `jax.distributed` has been initialised.
-STAGES = {"train": _train_stage, "decoupled": _decoupled_stage, "dlsa": _dlsa_stage}
+def stage_loaders() -> dict:
+  """config.stage -> a loader of its entry point `run(config, workdir)`: the training stage
+  and every registered room's (`MethodRecord.stages`), loaded on use."""
+  return {"train": _train_stage, **{name: load for r in plugins.records()
+                                    for name, load in r.stages.items()}}
 
 
 def run():

@@ -16,6 +16,8 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 
 import numpy as np  # pylint: disable=g-import-not-at-top
+
+import ltjax.methods  # pylint: disable=g-import-not-at-top,unused-import  (the method rooms)
 import pytest  # pylint: disable=g-import-not-at-top
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -3,7 +3,7 @@ r"""RIDE with 4 experts (stage 1: experts + diversity loss), ResNet-32, CIFAR-10
   python -m ltjax.main --config configs/cifar10_lt/ride_e4.py --workdir runs/cifar10_ride_e4
   # then routing: configs/cifar10_lt/ride_router.py; smoke: --config configs/cifar10_lt/ride_e4.py:smoke
 
-Recipe: `ltjax.config.ride_cifar_recipe` (ride.md). Reference top-1: none (RIDE does not report CIFAR-10-LT).
+Recipe: `ltjax.ride.recipes.ride_cifar_recipe` (ride.md). Reference top-1: none (RIDE does not report CIFAR-10-LT).
 """
 
 from ltjax import config as config_lib

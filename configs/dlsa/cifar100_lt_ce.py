@@ -1,5 +1,5 @@
 r"""DLSA on ltjax's own CIFAR-100-LT ResNet-32 CE features (64-d): depth 1, K = 100, flow batch
-256, lr 0.05 with the C/1000 NLL scaling (see `ltjax.config.dlsa_small_features`).
+256, lr 0.05 with the C/1000 NLL scaling (see `ltjax.dlsa.recipes.dlsa_small_features`).
 
   python -m ltjax.main --config configs/cifar100_lt/ce.py --workdir runs/cifar100_ce
   python -m ltjax.main --config configs/dlsa/cifar100_lt_ce.py --workdir runs/dlsa_cifar100 \

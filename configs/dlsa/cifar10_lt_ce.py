@@ -1,5 +1,5 @@
 r"""DLSA on ltjax's own CIFAR-10-LT ResNet-32 CE features (64-d): depth 1, K = 100 components,
-flow batch 256, lr 0.05 with the C/1000 NLL scaling (`ltjax.config.dlsa_small_features` says
+flow batch 256, lr 0.05 with the C/1000 NLL scaling (`ltjax.dlsa.recipes.dlsa_small_features` says
 how these were chosen).
 
   python -m ltjax.main --config configs/cifar10_lt/ce.py --workdir runs/cifar10_ce

@@ -1,5 +1,5 @@
 r"""DLSA on the digits-LT small-CNN CE features (128-d, 405 training images): depth 1, K = 10
-components, flow batch 64 (see `ltjax.config.dlsa_small_features`).
+components, flow batch 64 (see `ltjax.dlsa.recipes.dlsa_small_features`).
 
   python -m ltjax.main --config configs/digits_lt/ce.py --workdir runs/digits_ce
   python -m ltjax.main --config configs/dlsa/digits_lt_ce.py --workdir runs/dlsa_digits \

@@ -4,7 +4,7 @@ r"""Category extrapolation on iNaturalist 2018: ViT-B fine-tuning, dinov2 init, 
       --config.dataset.data_dir=/data/inat2018
   # smoke test (seconds, tiny ViT on fake data): --config configs/granularity/inat2018_vit_dinov2.py:smoke
 
-Recipe: `ltjax.config.extrapolation_vit_recipe("inat2018", "dinov2")` (its docstring lists the
+Recipe: `ltjax.granularity.recipes.extrapolation_vit_recipe("inat2018", "dinov2")` (its docstring lists the
 input files). Backbone: a DINOv2 ViT-B/14 checkpoint in timm layout, `dinov2_vitb_14.npz` under data_dir (its 37x37 position grid is resized to 16x16). Without auxiliary data, `--config.aux.source=` trains the
 same recipe as the BalCE baseline. Not reproduced: random erasing, drop-path and the classifier
 warm-up of the official scripts (README, category extrapolation).

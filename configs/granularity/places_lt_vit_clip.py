@@ -4,7 +4,7 @@ r"""Category extrapolation on Places-LT: ViT-B fine-tuning, clip init, auxiliary
       --config.dataset.data_dir=/data/places_lt
   # smoke test (seconds, tiny ViT on fake data): --config configs/granularity/places_lt_vit_clip.py:smoke
 
-Recipe: `ltjax.config.extrapolation_vit_recipe("places_lt", "clip")` (its docstring lists the
+Recipe: `ltjax.granularity.recipes.extrapolation_vit_recipe("places_lt", "clip")` (its docstring lists the
 input files). Backbone: OpenAI CLIP's ViT-B/16 image tower in timm layout, `clip_vitb_16.npz` under data_dir (linear head on the 768-d token; CLIP's text-initialised cosine head is not reproduced). Without auxiliary data, `--config.aux.source=` trains the
 same recipe as the BalCE baseline. Not reproduced: random erasing, drop-path and the classifier
 warm-up of the official scripts (README, category extrapolation).

@@ -4,7 +4,7 @@ r"""Category extrapolation on Places-LT: ViT-B fine-tuning, scratch init, auxili
       --config.dataset.data_dir=/data/places_lt
   # smoke test (seconds, tiny ViT on fake data): --config configs/granularity/places_lt_vit_scratch.py:smoke
 
-Recipe: `ltjax.config.extrapolation_vit_recipe("places_lt", "scratch")` (its docstring lists the
+Recipe: `ltjax.granularity.recipes.extrapolation_vit_recipe("places_lt", "scratch")` (its docstring lists the
 input files). Backbone: the LiVT / MAE ViT-B/16 checkpoint in timm layout (`--config.model.pretrained=mae_vitb16.npz`; leave empty for a true from-scratch run). Without auxiliary data, `--config.aux.source=` trains the
 same recipe as the BalCE baseline. Not reproduced: random erasing, drop-path and the classifier
 warm-up of the official scripts (README, category extrapolation).

@@ -3,7 +3,7 @@ r"""RIDE, resnet50 with 3 experts, ImageNet-LT (stage 1).
   python -m ltjax.main --config configs/imagenet_lt/ride_resnet50_e3.py --workdir runs/imagenet_lt_ride_resnet50_e3 \
       --config.dataset.data_dir=/data/imagenet   # holds the images and ImageNet_LT_*.txt
 
-Recipe: `ltjax.config.ride_imagenet_recipe` (ride.md §4.1). Selection uses the published val
+Recipe: `ltjax.ride.recipes.ride_imagenet_recipe` (ride.md §4.1). Selection uses the published val
 split. Reference top-1: 54.9 (paper, unverified per ride.md); 51.8 seen by a 1-GPU user (RIDE issue #34).
 """
 

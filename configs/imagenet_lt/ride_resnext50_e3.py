@@ -3,7 +3,7 @@ r"""RIDE, resnext50 with 3 experts, ImageNet-LT (stage 1).
   python -m ltjax.main --config configs/imagenet_lt/ride_resnext50_e3.py --workdir runs/imagenet_lt_ride_resnext50_e3 \
       --config.dataset.data_dir=/data/imagenet   # holds the images and ImageNet_LT_*.txt
 
-Recipe: `ltjax.config.ride_imagenet_recipe` (ride.md §4.1). Selection uses the published val
+Recipe: `ltjax.ride.recipes.ride_imagenet_recipe` (ride.md §4.1). Selection uses the published val
 split. Reference top-1: 55.7 (67.0 / 52.2 / 36.0) with routing (RIDE model zoo); 56.3 paper-style (SADE README).
 """
 

@@ -3,7 +3,7 @@ r"""RIDE, resnext50 with 6 experts, ImageNet-LT (stage 1).
   python -m ltjax.main --config configs/imagenet_lt/ride_resnext50_teacher_e6.py --workdir runs/imagenet_lt_ride_resnext50_teacher_e6 \
       --config.dataset.data_dir=/data/imagenet   # holds the images and ImageNet_LT_*.txt
 
-Recipe: `ltjax.config.ride_imagenet_recipe` (ride.md §4.1). Selection uses the published val
+Recipe: `ltjax.ride.recipes.ride_imagenet_recipe` (ride.md §4.1). Selection uses the published val
 split. Reference top-1: 57.5 (68.9 / 54.3 / 36.5; RIDE model zoo).
 """
 

@@ -7,8 +7,10 @@ from typing import Any
 
 import ml_collections
 
+from ltjax.core import plugins
+
 # Keys that cannot change a run's numbers: how often it logs or how it feeds the same batches
-# (the device / host / scanned paths give identical batches, tests/test_train.py), where files
+# (the device / host / scanned paths give identical batches, tests/train/test_trainer.py), where files
 # live, fault injection. Every other key of the sections the trainer reads is part of the
 # resume fingerprint.
 NON_RESULT_KEYS = (
@@ -18,8 +20,17 @@ NON_RESULT_KEYS = (
     "train.loader_workers", "train.allow_config_change", "debug.kill_at_step",
     "debug.kill_during_save_at_step", "population.execution", "population.member_devices",
 )
-# Sections the training stage never reads (the later stages' own settings).
-_OTHER_STAGE_SECTIONS = ("stage", "decoupled", "dlsa")
+
+
+def non_result_keys() -> tuple[str, ...]:
+  """NON_RESULT_KEYS and the registered rooms' own (`MethodRecord.non_result_keys`)."""
+  return NON_RESULT_KEYS + tuple(k for r in plugins.records() for k in r.non_result_keys)
+
+
+def _other_stage_sections() -> tuple[str, ...]:
+  """Top-level keys the training stage never reads: `stage` and the later stages' sections
+  (`plugins.Section.stage_only`)."""
+  return ("stage", *(s.name for s in plugins.sections() if s.stage_only))
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -37,8 +48,9 @@ def result_fingerprint(config: ml_collections.ConfigDict) -> dict[str, Any]:
   """{dotted key: value} of every config value that can change a training run's result, in
   JSON form (tuples as lists), stored with each checkpoint."""
   flat = _flatten(json.loads(json.dumps(config.to_dict())))
+  skip_keys, skip_sections = set(non_result_keys()), _other_stage_sections()
   return {k: v for k, v in sorted(flat.items())
-          if k not in NON_RESULT_KEYS and k.split(".")[0] not in _OTHER_STAGE_SECTIONS}
+          if k not in skip_keys and k.split(".")[0] not in skip_sections}
 
 
 def fingerprint_changes(saved: dict[str, Any], current: dict[str, Any]) -> dict[str, dict]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ml_collections
 
 from ltjax import models
+from ltjax.core import plugins
 
 
 def config_arg(c: ml_collections.ConfigDict, arg: str | None,
@@ -39,6 +40,7 @@ def shrink_for_smoke(c: ml_collections.ConfigDict, model_name: str) -> ml_collec
   c.optimizer.decay_factors = (0.1,)
   c.dataset.eval_per_class_limit = 3
   c.loss.drw_epoch = 1  # so DRW switches on within the smoke run
-  c.decoupled.num_epochs = 2
-  c.decoupled.batch_size = 32
+  for section in plugins.sections():
+    if section.smoke is not None:
+      section.smoke(c)
   return c

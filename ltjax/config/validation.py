@@ -1,7 +1,8 @@
 """`validate(config)`: every bad value named with its fix, before any data is loaded.
 
 Names are checked against the registries that define them (models, objectives, samplers,
-decoupled methods); each method's section is checked by its room's `config.validate`.
+stages); each registered method room checks its own sections (`plugins.Section.validate`) and
+each objective its combinations (`losses.Objective.check`).
 """
 
 from __future__ import annotations
@@ -10,15 +11,25 @@ import math
 
 import ml_collections
 
+import dataclasses
+
 from ltjax import losses
 from ltjax import models
 from ltjax.config import checks
 from ltjax.config.defaults import DATASETS
 from ltjax.config.defaults import SOURCES
+from ltjax.core import plugins
 from ltjax.data import samplers
-from ltjax.decoupled import config as decoupled_config
-from ltjax.dlsa import config as dlsa_config
-from ltjax.granularity import config as granularity_config
+
+# How a population's members run inside the step (`ltjax.train.population`).
+EXECUTIONS = ("auto", "vmap", "loop")
+# The stage the framework runs itself; every other `config.stage` is a registered room's.
+TRAIN_STAGE = "train"
+
+
+def stage_names() -> list[str]:
+  """Every valid `config.stage`: "train" and the registered rooms' stages."""
+  return [TRAIN_STAGE, *(s for r in plugins.records() for s in r.stages)]
 
 
 def _validate_names(config: ml_collections.ConfigDict) -> None:
@@ -37,9 +48,23 @@ def _validate_names(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f"model.normed_classifier=True: model {config.model.name!r} has no "
                      "cosine classifier; set it False or use one of "
                      f"{models.models_with_field('normed_classifier')}")
-  if config.loss.name == "ldam" and not config.model.normed_classifier:
-    raise ValueError("loss.name='ldam' scales cosine logits by loss.ldam_scale, so it needs "
-                     "LDAM's normalised classifier: set model.normed_classifier=True")
+  check = losses.OBJECTIVES[config.loss.name].check
+  if check is not None:
+    check(config)
+
+
+def _validate_loss_keys(config: ml_collections.ConfigDict) -> None:
+  """Every key of `config.loss` is declared (LossSpec or a room's loss settings): a key that
+  nothing reads would otherwise be dropped without a word."""
+  declared = {f.name for f in dataclasses.fields(losses.LossSpec)}
+  for record in plugins.records():
+    for settings in record.loss_settings:
+      declared.update(f.name for f in dataclasses.fields(settings))
+  unknown = sorted(set(config.loss.keys()) - declared)
+  if unknown:
+    raise ValueError(f"config.loss has key(s) {unknown} that no objective reads: declare them "
+                     "in a method room's loss settings (plugins.MethodRecord.loss_settings) "
+                     "or remove them")
 
 
 def _validate_numbers(config: ml_collections.ConfigDict) -> None:
@@ -68,6 +93,7 @@ def _validate_numbers(config: ml_collections.ConfigDict) -> None:
 
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ValueError naming the key and the fix for an invalid config value."""
+  _validate_loss_keys(config)
   _validate_names(config)
   _validate_numbers(config)
   checks.choice(config.dataset.name, DATASETS, "dataset.name")
@@ -83,9 +109,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if not 0 <= config.augment.rotation_degrees <= 180:
     raise ValueError("config.augment.rotation_degrees must lie in [0, 180], got "
                      f"{config.augment.rotation_degrees}")
-  if config.dataset.exclude_classes and config.aux.source == "dataset_classes":
-    raise ValueError("set either dataset.exclude_classes or aux.classes with "
-                     "aux.source='dataset_classes', not both")
   if config.dataset.imbalance_factor < 1:
     raise ValueError("config.dataset.imbalance_factor must be >= 1 (n_max / n_min), got "
                      f"{config.dataset.imbalance_factor}")
@@ -95,7 +118,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
               "eval_every_epochs", "log_every_steps", "steps_per_dispatch"):
     if config.train[key] <= 0:
       raise ValueError(f"config.train.{key} must be positive, got {config.train[key]}")
-  checks.choice(config.stage, ("train", "decoupled", "dlsa"), "stage")
+  checks.choice(config.stage, stage_names(), "stage")
   checks.choice(config.optimizer.name, ("sgd", "adamw"), "optimizer.name")
   if not 0 < config.optimizer.layer_decay <= 1:
     raise ValueError("config.optimizer.layer_decay must lie in (0, 1] (1 = off), got "
@@ -105,17 +128,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
                      "in [0, 10] (timm's levels)")
   _validate_soft_targets(config)
   _validate_population(config)
-  granularity_config.validate(config)
-  decoupled_config.validate(config)
-  dlsa_config.validate(config)
+  for section in plugins.sections():
+    if section.name not in config:
+      raise ValueError(f"config has no section {section.name!r}, which the registered method "
+                       "rooms expect: build the config with ltjax.config.default_config()")
+    if section.validate is not None:
+      section.validate(config)
   checks.choice(config.loss.reweight, losses.REWEIGHTS, "loss.reweight")
   if config.dataset.source == "image_folder" and not config.dataset.train_list:
     raise ValueError("dataset.source='image_folder' needs config.dataset.train_list (and "
                      "val_list / test_list) pointing at `relative/path label` list files")
-
-
-# The losses that take soft targets (read from the objectives' registry).
-SOFT_TARGET_LOSSES = tuple(n for n, o in losses.OBJECTIVES.items() if o.soft_targets)
 
 
 def _validate_soft_targets(config: ml_collections.ConfigDict) -> None:
@@ -136,7 +158,7 @@ def _validate_soft_targets(config: ml_collections.ConfigDict) -> None:
 
 def _validate_population(config: ml_collections.ConfigDict) -> None:
   p = config.population
-  checks.choice(p.execution, ("auto", "vmap", "loop"), "population.execution")
+  checks.choice(p.execution, EXECUTIONS, "population.execution")
   if p.member_devices < 1:
     raise ValueError(f"config.population.member_devices must be >= 1, got {p.member_devices}")
   if any(not isinstance(s, int) or isinstance(s, bool) for s in tuple(p.seeds)):

@@ -9,13 +9,13 @@ from typing import Any, Sequence
 import ml_collections
 import numpy as np
 
-from ltjax import config as config_lib
 from ltjax.data import arrays
 from ltjax.data import augment
 from ltjax.data import cifar_files
 from ltjax.data import class_split
 from ltjax.data import digits
 from ltjax.data import image_folder
+from ltjax.data import paths
 from ltjax.data import validation
 
 # TFDS builder name and class count of each CIFAR-LT dataset.
@@ -38,14 +38,19 @@ class DatasetSplits:
   class_names: list[str]
   mean: Sequence[float]
   std: Sequence[float]
-  # With auxiliary classes (ltjax.granularity): classes 0 .. num_targets-1 are the targets that
-  # val/test hold and metrics cover; the table and a description of the auxiliary set.
+  # When a method trains classes beyond the evaluated ones (a `TrainingHooks.add_data`, e.g.
+  # auxiliary classes): classes 0 .. num_targets-1 are the targets that val/test hold and
+  # metrics cover, and `auxiliary` describes the others (auxiliary.json, results.json).
   num_targets: int = 0
-  neighbors: np.ndarray | None = None
   auxiliary: dict[str, Any] | None = None
-  # The images of the classes `aux.classes` moved out of the label space (labels 0 .. M-1 in
-  # that order) and their names, for `ltjax.granularity.add_auxiliary`; else None.
-  moved_classes: tuple[Any, list[str]] | None = None
+  # Arrays a method attached to the data for its own use (e.g. a neighbour table).
+  extras: dict[str, Any] = dataclasses.field(default_factory=dict)
+  # Lines a method adds to `describe` (the run log's data summary).
+  notes: tuple[str, ...] = ()
+  # The images of the classes a method held out of the label space before the long-tail
+  # profile was drawn (`TrainingHooks.held_out_classes`; labels 0 .. M-1 in that order) and
+  # their names, for that method's `add_data`; else None.
+  held_out: tuple[Any, list[str]] | None = None
 
   def __post_init__(self):
     if not self.num_targets:
@@ -143,18 +148,24 @@ def _image_folder(dc: ml_collections.ConfigDict, data_dir: str) -> DatasetSplits
                        augment.IMAGENET_STD)
 
 
-def build_splits(config: ml_collections.ConfigDict) -> DatasetSplits:
+def build_splits(config: ml_collections.ConfigDict,
+                 held_out_classes: Sequence[str] = ()) -> DatasetSplits:
   """Loads the dataset `config.dataset` names and applies the long-tail protocol.
 
   Args:
     config: the full experiment config (reads `config.dataset`).
+    held_out_classes: class names taken out of the label space before the profile is drawn
+      and kept in `splits.held_out` (a method's `TrainingHooks.held_out_classes`, e.g.
+      category extrapolation's auxiliary classes); `dataset.exclude_classes` drops them.
 
   Returns:
-    DatasetSplits with the LT train split, held-out val (or None) and the balanced test split
-    (the target classes; `ltjax.granularity.add_auxiliary` adds auxiliary classes).
+    DatasetSplits with the LT train split, held-out val (or None) and the balanced test split.
   """
-  dc, ac = config.dataset, config.aux
-  moved = tuple(ac.classes) if ac.source == "dataset_classes" else tuple(dc.exclude_classes)
+  dc = config.dataset
+  if held_out_classes and dc.exclude_classes:
+    raise ValueError("dataset.exclude_classes cannot be combined with a method that holds "
+                     f"classes out of the label space ({list(held_out_classes)}): set one")
+  moved = tuple(held_out_classes) or tuple(dc.exclude_classes)
   if moved and dc.name not in ("digits_lt", *_CIFAR):
     raise ValueError("aux.source='dataset_classes' and dataset.exclude_classes work on "
                      "digits_lt and CIFAR-LT; for other datasets give the auxiliary images as "
@@ -163,11 +174,11 @@ def build_splits(config: ml_collections.ConfigDict) -> DatasetSplits:
   if dc.name == "digits_lt":
     splits, aux_split = _digits_lt(dc, moved)
   elif dc.name in _CIFAR:
-    splits, aux_split = _cifar_lt(dc, config_lib.data_dir(config), moved)
+    splits, aux_split = _cifar_lt(dc, paths.data_dir(config), moved)
   else:
-    splits = _image_folder(dc, config_lib.data_dir(config))
-  if ac.source == "dataset_classes":  # exclude_classes: the moved classes are simply dropped
-    splits.moved_classes = (aux_split, list(moved))
+    splits = _image_folder(dc, paths.data_dir(config))
+  if held_out_classes:  # exclude_classes: the moved classes are simply dropped
+    splits.held_out = (aux_split, list(moved))
   for what in ("train", "val", "test"):
     if getattr(splits, what) is not None:
       _check_labels(getattr(splits, what), splits.num_classes, what)
@@ -185,11 +196,7 @@ def describe(splits: DatasetSplits) -> str:
   for what in ("val", "test"):
     split = getattr(splits, what)
     lines.append(f"  {what}: {0 if split is None else len(split)} images")
-  if splits.auxiliary:
-    a = splits.auxiliary
-    lines.append(f"  auxiliary: {a['num_classes']} classes, {a['images_total']} images "
-                 f"({a['images_per_epoch']} per epoch at cap {a['cap']}), table "
-                 f"{a['table_source']} with {a['links']} links, silencing {a['silencing']}")
+  lines.extend(f"  {note}" for note in splits.notes)
   return "\n".join(lines)
 
 

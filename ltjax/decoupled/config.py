@@ -5,6 +5,7 @@ from __future__ import annotations
 import ml_collections
 
 from ltjax.config import checks
+from ltjax.decoupled import stage
 
 
 def section() -> ml_collections.ConfigDict:
@@ -28,11 +29,14 @@ def section() -> ml_collections.ConfigDict:
   return c
 
 
+def smoke(config: ml_collections.ConfigDict) -> None:
+  """A `:smoke` stage 2: two short epochs."""
+  config.decoupled.num_epochs = 2
+  config.decoupled.batch_size = 32
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ValueError naming the key and the fix for a bad `config.decoupled`."""
-  # The stage module imports the config package (its stage entry validates a config), so its
-  # registry is read at call time.
-  from ltjax.decoupled import stage  # pylint: disable=g-import-not-at-top
   checks.choice(config.decoupled.method, list(stage.METHODS), "decoupled.method")
   if not config.decoupled.tau_grid:
     raise ValueError("config.decoupled.tau_grid is empty: give the strengths to search on "

@@ -22,8 +22,8 @@ from ltjax import config as config_lib
 from ltjax import losses
 from ltjax.core import metrics
 from ltjax.decoupled import heads
+from ltjax.core import plugins
 from ltjax.decoupled.method import Method
-from ltjax.ride import router_stage
 from ltjax.runs import feature_cache
 from ltjax.runs import results as results_lib
 
@@ -94,18 +94,22 @@ def _fit_posthoc(config, train, val, head):
                     lambda tau, d: losses.adjust_logits_posthoc(d["logits"], counts, tau))
 
 
-# decoupled.method -> its entry. The single list of valid method names (config validation
-# reads it too). Adding a method = a fit function + one entry here (or from user code).
-METHODS: dict[str, Method] = {
+# decoupled.method -> its entry: the classic ones here, other rooms' from their records
+# (`MethodRecord.stage2_methods`, e.g. RIDE's router). The single list of valid method names
+# (config validation reads it too). Adding a method = a fit function + one entry (here, in a
+# room's record, or `METHODS["name"] = Method(...)` from user code).
+METHODS = plugins.Collected("stage2_methods", {
     "crt": Method(_fit_crt),
     "lws": Method(_fit_lws),
     "tau_norm": Method(_fit_tau_norm, tuned=True, needs_head=True),
     "ncm": Method(_fit_ncm),
     "posthoc": Method(_fit_posthoc, tuned=True),
-    "ride_router": router_stage.ROUTER,  # RIDE stage 2 (ltjax.ride.router_stage)
-}
-# Methods tuned on validation (kept name; METHODS is the live registry).
-TUNED_METHODS = tuple(name for name, m in METHODS.items() if m.tuned)
+})
+
+
+def tuned_methods() -> tuple[str, ...]:
+  """The methods tuned on validation."""
+  return tuple(name for name, m in METHODS.items() if m.tuned)
 
 
 def _check_method_name(method: str) -> None:
@@ -130,9 +134,11 @@ def _check_method_fits(method: str, source: str, model: str | None, *, has_val: 
                      f"split, and {what} has none (dataset.val_mode='none'); ltjax never "
                      "tunes on test. Re-run stage 1 with a validation split.")
   if entry.needs_head and not has_head:
-    fix = ("use decoupled.method='ride_router' for a multi-expert run, or "
-           f"{_others(method, 'ride_router')}" if multi_expert else
-           f"use one of {_others(method, 'ride_router')}")
+    experts = [m for m, e in METHODS.items() if e.needs_experts]
+    single = [m for m, e in METHODS.items() if m != method and not e.needs_experts]
+    fix = (f"use decoupled.method={experts[0]!r} for a multi-expert run, or "
+           f"{' / '.join(single)}" if multi_expert and experts else
+           f"use one of {' / '.join(single)}")
     raise ValueError(f"decoupled.method={method!r} normalises the single linear classifier "
                      f"of stage 1, and {what} has none ({cache}/head.npz absent"
                      f"{': a multi-expert model' if multi_expert else ''}): {fix}")
@@ -214,7 +220,7 @@ def _check_stage1(config: ml_collections.ConfigDict) -> None:
       multi_expert="expert_logits" in _npz_keys(os.path.join(directory, "train.npz"), damaged))
   if METHODS[dc.method].needs_experts:  # its usage report rebuilds the model (config.json)
     _read_json(os.path.join(source, "config.json"),
-               "ride_router rebuilds the stage-1 model from it to count flops; restore the "
+               f"{dc.method} rebuilds the stage-1 model from it to count flops; restore the "
                "file or re-train stage 1")
 
 

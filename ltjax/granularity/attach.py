@@ -1,42 +1,25 @@
-"""What category extrapolation gives the trainer: one `attach` call, no branches elsewhere.
+"""What category extrapolation gives the trainer, as the hooks of its method record.
 
 Metrics, buckets and results cover the target classes; the loss's prior covers all C trained
 classes with the auxiliary ones at their per-epoch cap (fixed, granularity.md §7.6); each epoch
-draws its own capped pool of auxiliary images.
+draws its own capped pool of auxiliary images; the neighbour-silencing objective reads the
+neighbour table and the silencing variant.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Callable
-
 import numpy as np
 
+from ltjax.core import plugins
 from ltjax.granularity import sampling
 
 
-@dataclasses.dataclass(frozen=True)
-class Attachment:
-  """The trainer's view of the classes it trains.
-
-  Attributes:
-    prior_counts: (C,) counts of the loss's prior (auxiliary classes capped).
-    epoch_pool: epoch -> indices of that epoch's training pool, or None (every image).
-    neighbors: (T, K) auxiliary neighbours of each target class, or None.
-    num_targets: T when auxiliary classes are trained (inference drops the others), else None.
-  """
-
-  prior_counts: np.ndarray
-  epoch_pool: Callable[[int], np.ndarray] | None = None
-  neighbors: np.ndarray | None = None
-  num_targets: int | None = None
-
-
-def attach(splits, aux_config, seed: int) -> Attachment:
-  """The attachment of `splits` (a `DatasetSplits`) under `config.aux` and the run's seed;
-  without auxiliary classes, the plain training counts and nothing else."""
+def attach(splits, config) -> plugins.Attachment | None:
+  """The attachment of `splits` (a `DatasetSplits` with auxiliary classes) under
+  `config.aux` and the run's seed; None when the run trains no auxiliary classes."""
   if not splits.auxiliary:
-    return Attachment(prior_counts=splits.class_counts)
+    return None
+  aux_config, seed = config.aux, config.seed
   labels, num_targets = splits.train.labels, splits.num_targets
 
   def epoch_pool(epoch):
@@ -44,5 +27,12 @@ def attach(splits, aux_config, seed: int) -> Attachment:
                                          epoch=epoch, replace=aux_config.cap_replace)
 
   prior = sampling.capped_counts(labels, splits.num_classes, num_targets, aux_config.cap)
-  return Attachment(prior_counts=prior, epoch_pool=epoch_pool,
-                    neighbors=np.asarray(splits.neighbors, np.int32), num_targets=num_targets)
+  return plugins.Attachment(
+      prior_counts=prior, epoch_pool=epoch_pool,
+      objective_inputs={"neighbors": np.asarray(splits.extras["neighbors"], np.int32),
+                        "silencing": aux_config.silencing})
+
+
+def held_out_classes(config) -> tuple[str, ...]:
+  """The dataset's classes that `aux.source = "dataset_classes"` turns into auxiliary ones."""
+  return tuple(config.aux.classes) if config.aux.source == "dataset_classes" else ()

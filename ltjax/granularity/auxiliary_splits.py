@@ -27,8 +27,8 @@ def add_auxiliary(splits: datasets.DatasetSplits,
   `aux.source` is empty)."""
   if not config.aux.source:
     return splits
-  moved, names = splits.moved_classes or (None, [])
-  return _attach(dataclasses.replace(splits, moved_classes=None), config, moved, names)
+  moved, names = splits.held_out or (None, [])
+  return _attach(dataclasses.replace(splits, held_out=None), config, moved, names)
 
 
 def _load_auxiliary(config: ml_collections.ConfigDict, image_size: int):
@@ -102,7 +102,11 @@ def _attach(splits: datasets.DatasetSplits, config: ml_collections.ConfigDict, a
   info["silencing"] = ac.silencing
   if filter_info:
     info["filter"] = filter_info
+  note = (f"auxiliary: {info['num_classes']} classes, {info['images_total']} images "
+          f"({info['images_per_epoch']} per epoch at cap {info['cap']}), table "
+          f"{info['table_source']} with {info['links']} links, silencing {info['silencing']}")
   return dataclasses.replace(
       splits, train=auxiliary.concat_train(splits.train, aux_split, aux_labels),
       num_classes=t + len(aux_names), class_names=list(splits.class_names) + list(aux_names),
-      num_targets=t, neighbors=table.neighbors, auxiliary=info)
+      num_targets=t, extras={**splits.extras, "neighbors": table.neighbors}, auxiliary=info,
+      notes=(*splits.notes, note))

@@ -45,6 +45,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   checks.choice(ac.source, ("", "arrays", "image_folder", "dataset_classes"), "aux.source")
   checks.choice(ac.silencing, ("none", "neighbors", "neighbors_and_aux"), "aux.silencing")
   checks.choice(ac.mining_embedder, ("minilm", "pixel_prototypes"), "aux.mining_embedder")
+  if config.dataset.exclude_classes and ac.source == "dataset_classes":
+    raise ValueError("set either dataset.exclude_classes or aux.classes with "
+                     "aux.source='dataset_classes', not both")
   if not ac.source:
     return
   if config.loss.name != "neighbor_silencing":

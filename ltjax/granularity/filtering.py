@@ -24,7 +24,7 @@ from ltjax.core import evaluate
 from ltjax.core import sharding
 from ltjax.runs import feature_cache
 from ltjax.runs import finished
-from ltjax.train import steps
+from ltjax.core.train_state import TrainState
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:
@@ -102,7 +102,7 @@ def features_from_run(workdir: str, splits_list: list[Any], mean, std,
   raw = run.restore()
   mesh = sharding.make_data_mesh()
   state = jax.device_put(
-      steps.TrainState(step=jnp.zeros((), jnp.int32), params=raw["params"],
+      TrainState(step=jnp.zeros((), jnp.int32), params=raw["params"],
                        batch_stats=raw.get("batch_stats", {}), opt_state=None),
       sharding.replicated(mesh))
   extract = jax.jit(feature_cache.make_extract_step(model, mean=mean, std=std),

@@ -9,12 +9,13 @@ configured re-weighting (none / class-balanced / deferred re-weighting) at an ep
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 
+from ltjax.core import plugins
 from ltjax.losses.classification import cross_entropy
 from ltjax.losses.classification import weighted_mean
 from ltjax.losses.long_tail import adjust_logits_posthoc
@@ -47,8 +48,23 @@ REWEIGHTS = ("none", "cb", "drw")
 
 @dataclasses.dataclass(frozen=True)
 class LossSpec:
-  """The `config.loss` values an objective reads, as plain Python values: jitted and traced
-  code closes over this frozen dataclass, never over a ConfigDict."""
+  """The shared `config.loss` keys with their defaults (`default_config` builds the section
+  from these fields, so each key is declared once) as plain Python values: jitted and traced
+  code closes over this frozen dataclass, never over a ConfigDict.
+
+  A method's own loss keys live in its own frozen dataclass (`MethodRecord.loss_settings`);
+  an objective whose spec needs them subclasses both (e.g. `ltjax.ride.objective.RideSpec`).
+
+  Attributes:
+    name: a key of `OBJECTIVES`.
+    focal_gamma: focal loss gamma (LDAM-DRW's focal runs use 1).
+    ldam_max_margin, ldam_scale: LDAM's largest margin and the cosine-logit scale.
+    la_tau: logit-adjustment strength tau.
+    reweight: per-class loss weights, "none", "cb" (class-balanced from the start) or "drw"
+      (class-balanced from `drw_epoch` on; Cao et al.).
+    cb_beta: the class-balanced weights' beta.
+    drw_epoch: the (0-based) epoch deferred re-weighting starts.
+  """
 
   name: str = "ce"
   focal_gamma: float = 1.0
@@ -58,34 +74,39 @@ class LossSpec:
   reweight: str = "none"
   cb_beta: float = 0.9999
   drw_epoch: int = 160
-  ride_diversity_factor: float = -0.45
-  ride_base_temperature: float = 1.0
-  ride_reweight_factor: float = 0.05
-  distill_weight: float = 1.0
-  distill_temperature: float = 1.5
-  distill_times_experts: bool = True
 
   @classmethod
   def from_config(cls, loss_config) -> "LossSpec":
-    """From `config.loss` (a ConfigDict or a LossSpec; keys it does not know are ignored)."""
+    """This spec's fields from `config.loss` (a ConfigDict, a dict or another spec); the
+    section's other keys belong to other objectives' specs (`config.validate` refuses a key
+    that no spec declares)."""
     if isinstance(loss_config, cls):
       return loss_config
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in dict(loss_config).items() if k in names})
+    if dataclasses.is_dataclass(loss_config):
+      loss_config = dataclasses.asdict(loss_config)
+    values = {f.name: loss_config[f.name] for f in dataclasses.fields(cls)
+              if f.name in loss_config}
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
 @dataclasses.dataclass(frozen=True)
 class ObjectiveContext:
-  """What the trainer knows beyond the loss settings: the prior counts over all C trained
-  classes, the neighbour table and silencing rule of category extrapolation."""
+  """What the trainer knows beyond the loss settings.
+
+  Attributes:
+    class_counts: (C,) prior counts over all trained classes.
+    num_experts: the model's experts (1 for a one-head model).
+    inputs: what a method attached for its objective (`plugins.Attachment.objective_inputs`,
+      e.g. category extrapolation's neighbour table); empty for the baselines.
+  """
 
   class_counts: jax.Array
-  neighbors: jax.Array | None = None
-  silencing: str = "none"
+  num_experts: int = 1
+  inputs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
-# base(logits, features, labels, epoch, targets=None) -> scalar: one batch's loss before
-# distillation. `targets` are soft targets (mixup / cutmix / label smoothing) or None.
+# base(logits, features, labels, epoch, targets=None) -> scalar: one batch's loss.
+# `targets` are soft targets (mixup / cutmix / label smoothing) or None.
 BaseObjective = Callable[..., jax.Array]
 
 
@@ -94,24 +115,28 @@ class Objective:
   """A registry entry: how to build the batch objective of one `loss.name`.
 
   Attributes:
-    build: (LossSpec, ObjectiveContext) -> BaseObjective.
+    build: (spec, ObjectiveContext) -> BaseObjective.
     multi_expert: it reads each expert's logits (features["expert_logits"]), so it needs a
       multi-expert model.
     soft_targets: it takes soft targets (mixup, cutmix, label smoothing).
+    spec: the frozen dataclass its settings are read into (`spec.from_config(config.loss)`).
+    check: optional (config) -> None raising ValueError for a combination it cannot train
+      (e.g. LDAM without its cosine classifier), called by `config.validate`.
   """
 
-  build: Callable[[LossSpec, ObjectiveContext], BaseObjective]
+  build: Callable[[Any, ObjectiveContext], BaseObjective]
   multi_expert: bool = False
   soft_targets: bool = False
+  spec: type = LossSpec
+  check: Callable[[Any], None] | None = None
 
 
 def soft_target_tau(loss_config) -> float:
   """The logit-adjustment strength under which a softmax-family loss equals
   `neighbor_silencing_loss` with nothing silenced: how they take soft targets (mixup, label
   smoothing). ce: 0; balanced softmax: 1 (log n_c and log pi_c differ by a constant);
-  logit_adjusted and neighbor_silencing: loss.la_tau."""
-  taus = {"ce": 0.0, "balanced_softmax": 1.0, "logit_adjusted": loss_config.la_tau,
-          "neighbor_silencing": loss_config.la_tau}
+  logit_adjusted: loss.la_tau."""
+  taus = {"ce": 0.0, "balanced_softmax": 1.0, "logit_adjusted": loss_config.la_tau}
   if loss_config.name not in taus:
     raise ValueError(f"loss {loss_config.name!r} does not take soft targets (mixup, cutmix, "
                      f"label smoothing); use one of {sorted(taus)}")
@@ -167,82 +192,41 @@ def _per_example_objective(spec: LossSpec, ctx: ObjectiveContext) -> BaseObjecti
   return base
 
 
-def _ride_objective(spec: LossSpec, ctx: ObjectiveContext) -> BaseObjective:
-  """`ride_loss` on features["expert_logits"], DRW phase from `loss.drw_epoch` on (0-based
-  epochs, i.e. epoch > drw_epoch 1-based as the reference)."""
-
-  def base(logits, features, labels, epoch, targets=None):
-    del logits, targets
-    return ride_loss(features["expert_logits"], labels, ctx.class_counts,
-                     drw_active=epoch >= spec.drw_epoch,
-                     diversity_factor=spec.ride_diversity_factor,
-                     base_temperature=spec.ride_base_temperature,
-                     reweight_factor=spec.ride_reweight_factor,
-                     max_margin=spec.ldam_max_margin, scale=spec.ldam_scale)
-
-  return base
+def _check_ldam(config) -> None:
+  if not config.model.normed_classifier:
+    raise ValueError("loss.name='ldam' scales cosine logits by loss.ldam_scale, so it needs "
+                     "LDAM's normalised classifier: set model.normed_classifier=True")
 
 
-def _silencing_objective(spec: LossSpec, ctx: ObjectiveContext) -> BaseObjective:
-  """`neighbor_silencing_loss` over all C classes with the fixed prior of the (capped) counts,
-  tau = `loss.la_tau`, each sample's silenced classes from `silencing_mask(labels, neighbors,
-  C, silencing)` (nothing without a table). The mask follows the hard labels (the label
-  before mixing, as the official code)."""
-
-  def base(logits, features, labels, epoch, targets=None):
-    del features, epoch
-    if ctx.neighbors is None:
-      silenced = jnp.zeros(logits.shape, bool)
-    else:
-      silenced = silencing_mask(labels, ctx.neighbors, logits.shape[-1], ctx.silencing)
-    return jnp.mean(neighbor_silencing_loss(
-        logits, labels if targets is None else targets, ctx.class_counts, silenced,
-        spec.la_tau))
-
-  return base
-
-
-# loss.name -> its batch objective. Adding a loss = a module with the function + one entry
-# here (or `OBJECTIVES["name"] = Objective(...)` from user code before the run).
-OBJECTIVES: dict[str, Objective] = {
-    **{name: Objective(_per_example_objective,
-                       soft_targets=name in ("ce", "balanced_softmax", "logit_adjusted"))
-       for name in LOSSES},
-    "ride": Objective(_ride_objective, multi_expert=True),
-    "neighbor_silencing": Objective(_silencing_objective, soft_targets=True),
-}
-# Losses that need the model's per-expert outputs rather than only its logits (kept names).
-MULTI_EXPERT_LOSSES = tuple(n for n, o in OBJECTIVES.items() if o.multi_expert)
-# Batch objectives over target + auxiliary classes (category extrapolation).
-SILENCING_LOSSES = ("neighbor_silencing",)
-# Every valid `loss.name` at import time (OBJECTIVES is the live registry).
-ALL_LOSSES = tuple(OBJECTIVES)
+# loss.name -> its batch objective: the baselines here, each method's from its room's record
+# (`plugins.MethodRecord.objectives`). Adding a loss = a function + one entry (here, in a
+# room's record, or `OBJECTIVES["name"] = Objective(...)` from user code before the run).
+OBJECTIVES = plugins.Collected("objectives", {
+    name: Objective(_per_example_objective,
+                    soft_targets=name in ("ce", "balanced_softmax", "logit_adjusted"),
+                    check=_check_ldam if name == "ldam" else None)
+    for name in LOSSES})
 
 
 def objective(loss_config, class_counts: jax.Array, num_experts: int = 1,
-              neighbors: jax.Array | None = None,
-              silencing: str = "none") -> Callable[..., jax.Array]:
+              inputs: Mapping[str, Any] | None = None) -> Callable[..., jax.Array]:
   """The trainer's scalar batch objective
-  `(logits, features, labels, epoch, teacher_logits=None, targets=None)` for `loss.name`
-  (`OBJECTIVES`), from `config.loss` or a `LossSpec`.
-
-  With `teacher_logits` (RIDE distillation): + `loss.distill_weight` * the KD term on the mean
-  logits, and the reference's multiplication of the whole loss by the number of experts when
-  `loss.distill_times_experts`.
+  `(logits, features, labels, epoch, targets=None, **step_inputs)` for `loss.name`
+  (`OBJECTIVES`), from `config.loss` or a spec. `inputs`: what a method attached for its
+  objective (`ObjectiveContext.inputs`). The step's own inputs (e.g. a teacher's logits) are
+  read by the terms a method adds around this objective (`TrainingHooks.wrap_objective`).
   """
-  spec = LossSpec.from_config(loss_config)
-  if spec.name not in OBJECTIVES:
-    raise ValueError(f"unknown config.loss.name {spec.name!r}; known losses: "
-                     f"{sorted(OBJECTIVES)}")
-  base = OBJECTIVES[spec.name].build(spec, ObjectiveContext(class_counts, neighbors, silencing))
+  name = loss_config.name
+  if name not in OBJECTIVES:
+    raise ValueError(f"unknown config.loss.name {name!r}; known losses: {sorted(OBJECTIVES)}")
+  entry = OBJECTIVES[name]
+  spec = entry.spec.from_config(loss_config)
+  base = entry.build(spec, ObjectiveContext(class_counts, num_experts, dict(inputs or {})))
 
-  def total(logits, features, labels, epoch, teacher_logits=None, targets=None):
-    loss = (base(logits, features, labels, epoch) if targets is None
-            else base(logits, features, labels, epoch, targets=targets))
-    if teacher_logits is None:
-      return loss
-    loss = loss + spec.distill_weight * distillation_loss(
-        logits, teacher_logits, spec.distill_temperature)
-    return loss * (num_experts if spec.distill_times_experts else 1)
+  def total(logits, features, labels, epoch, targets=None, **step_inputs):
+    del step_inputs
+    if targets is None:
+      return base(logits, features, labels, epoch)
+    return base(logits, features, labels, epoch, targets=targets)
 
   return total

@@ -20,6 +20,7 @@ import sys
 from absl import flags
 from absl import logging
 
+import ltjax.methods  # pylint: disable=unused-import  (registers the installed method rooms)
 from ltjax.reproduce import rows as rows_lib
 from ltjax.reproduce import spec
 from ltjax.reproduce import tables

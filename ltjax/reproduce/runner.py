@@ -36,7 +36,7 @@ TIMINGS = "timings.json"
 def _stage_entry(stage: str):
   # The same registry `python -m ltjax.main` dispatches on (imported here, after JAX starts).
   from ltjax import main  # pylint: disable=g-import-not-at-top
-  return main.STAGES[stage]()
+  return main.stage_loaders()[stage]()
 
 
 def device_name() -> str:
@@ -225,7 +225,7 @@ def _group_key(config: ml_collections.ConfigDict) -> str:
   fingerprint = config_lib.result_fingerprint(config)
   shared = {k: v for k, v in fingerprint.items()
             if k.startswith("model.") or any(k == p or k.startswith(p)
-                                             for p in members_lib.SHARED_PREFIXES)}
+                                             for p in members_lib.shared_prefixes())}
   return json.dumps(shared, sort_keys=True)
 
 

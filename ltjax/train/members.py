@@ -19,11 +19,19 @@ import ml_collections
 
 from ltjax import config as config_lib
 from ltjax.config import keys as config_keys
+from ltjax.config import validation
+from ltjax.core import plugins
 
 # What every member shares: the training loop (epochs, batch, evaluation cadence, selection),
-# the data (dataset, auxiliary classes), the teacher and the stage. Sweeping these is refused.
-SHARED_PREFIXES = ("train.", "dataset.", "aux.", "distill.", "debug.", "stage", "population.")
-EXECUTIONS = ("auto", "vmap", "loop")
+# the data, the stage, and the sections a method room marks shared (`plugins.Section.shared`:
+# e.g. auxiliary classes, a teacher). Sweeping these is refused.
+FRAMEWORK_SHARED_PREFIXES = ("train.", "dataset.", "debug.", "stage", "population.")
+EXECUTIONS = validation.EXECUTIONS
+
+
+def shared_prefixes() -> tuple[str, ...]:
+  """The key prefixes every member must agree on."""
+  return FRAMEWORK_SHARED_PREFIXES + tuple(f"{s.name}." for s in plugins.sections() if s.shared)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,10 +86,10 @@ def parse_sweep(config: ml_collections.ConfigDict) -> list[tuple[str, list[Any]]
     key, values = (s.strip() for s in part.split("=", 1))
     if key == "seed":
       raise ValueError("sweep seeds with --config.population.seeds=0,1,2, not population.sweep")
-    if any(key == p or key.startswith(p) for p in SHARED_PREFIXES):
+    if any(key == p or key.startswith(p) for p in shared_prefixes()):
       raise ValueError(
           f"population.sweep over {key}: every member shares the training loop, the data and "
-          "the teacher (train.*, dataset.*, aux.*, distill.*); sweep the seed, the optimizer, "
+          f"what a method attaches to them ({', '.join(p.rstrip('.') + '.*' for p in shared_prefixes())}); sweep the seed, the optimizer, "
           "the loss, the sampler, the augmentation or model settings that keep the shapes, or "
           "launch separate runs")
     kind = type(config_keys.get_key(config, key, "population.sweep names"))
@@ -134,11 +142,11 @@ def check_shared(members: list[Member]) -> None:
   """Members built from any configs (not only a sweep) must agree on everything they share."""
   for m in members[1:]:
     shared = [k for k in differing_keys(members[0].config, m.config)
-              if any(k == p or k.startswith(p) for p in SHARED_PREFIXES)]
+              if any(k == p or k.startswith(p) for p in shared_prefixes())]
     if shared:
       raise ValueError(f"population members {members[0].name} and {m.name} differ in "
-                       f"{', '.join(shared)}, which every member shares (the loop, the data, "
-                       "the teacher); train them as separate runs")
+                       f"{', '.join(shared)}, which every member shares (the loop, the data and "
+                       "what a method attaches to them); train them as separate runs")
 
 
 def differing_keys(a: ml_collections.ConfigDict, b: ml_collections.ConfigDict) -> list[str]:

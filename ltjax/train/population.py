@@ -85,28 +85,29 @@ def _stack(trees):
 
 def population_step(member_fns: list[Callable], groups: list[list[int]],
                     vmapped: bool) -> Callable:
-  """`step(state, batch, rngs, teacher_variables=None)` over member-stacked arguments.
+  """`step(state, batch, rngs, input_variables=None)` over member-stacked arguments (the
+  step inputs' variables, e.g. a teacher's, are shared by every member).
 
   `member_fns[i]` is member i's single-run step; a group shares its first member's function
   (vmapped when `vmapped`), every other member runs its own.
   """
   num_members = len(member_fns)
 
-  def step(state, batch, rngs, teacher_variables=None):
+  def step(state, batch, rngs, input_variables=None):
     if vmapped and len(groups) == 1:  # the common case: one batched step for everyone
       return jax.vmap(member_fns[0], in_axes=(0, 0, 0, None))(state, batch, rngs,
-                                                             teacher_variables)
+                                                             input_variables)
     outs: list[Any] = [None] * num_members
     for group in groups:
       if vmapped and len(group) > 1:
         idx = jnp.asarray(group)
         new, metrics = jax.vmap(member_fns[group[0]], in_axes=(0, 0, 0, None))(
-            _take(state, idx), _take(batch, idx), rngs[idx], teacher_variables)
+            _take(state, idx), _take(batch, idx), rngs[idx], input_variables)
         for j, i in enumerate(group):
           outs[i] = _take((new, metrics), j)
       else:
         for i in group:
-          outs[i] = member_fns[i](_take(state, i), _take(batch, i), rngs[i], teacher_variables)
+          outs[i] = member_fns[i](_take(state, i), _take(batch, i), rngs[i], input_variables)
     return _stack(outs)
 
   return step
@@ -157,8 +158,9 @@ class PopulationRun:
     self.ckpt = checkpoint.Checkpointer(workdir, config.train.keep_checkpoints, best=False)
     self.member_ckpts = [checkpoint.Checkpointer(d, latest=False) for d in self.member_dirs]
     self.state, self.config_changes, self.diverged = self._restore_or_init()
-    self.teacher, self.teacher_variables = setup_lib.teacher(first)
-    fns = [setup_lib.step_fn(s, setup_lib.objective(s), self.teacher) if self._leads(i, groups)
+    inputs = setup_lib.step_inputs(first)
+    self.input_variables = setup_lib.input_variables(inputs)
+    fns = [setup_lib.step_fn(s, setup_lib.objective(s), inputs) if self._leads(i, groups)
            else None for i, s in enumerate(self.setups)]
     self.jitted = setup_lib.jit_steps(self, population_step(fns, groups,
                                                             self.execution == "vmap"))

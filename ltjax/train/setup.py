@@ -19,20 +19,18 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from ltjax import config as config_lib
-from ltjax import granularity
 from ltjax import losses
 from ltjax import models
 from ltjax.core import optim
+from ltjax.core import plugins
 from ltjax.core import sharding
 from ltjax.data import arrays
 from ltjax.data import datasets
 from ltjax.data import device_data
+from ltjax.data import paths
 from ltjax.data import prefetch
 from ltjax.data import samplers
-from ltjax.granularity import auxiliary_splits
 from ltjax.models import vit_checkpoint
-from ltjax.ride import distill
 from ltjax.train import steps
 
 
@@ -44,8 +42,8 @@ class TrainSetup:
     config: the validated config.
     splits: the data (`datasets.DatasetSplits`).
     mesh: the 1-D `data` mesh.
-    attachment: the trained classes' prior counts, epoch pool and neighbours
-      (`granularity.attach`).
+    attachment: the trained classes' prior counts, epoch pool and the objective's extra
+      inputs (a method's `TrainingHooks.attach`, else the plain training counts).
     model: the Flax module over all C trained classes.
     sampler: the training index stream.
     schedule: lr(step).
@@ -59,7 +57,7 @@ class TrainSetup:
   config: ml_collections.ConfigDict
   splits: datasets.DatasetSplits
   mesh: jax.sharding.Mesh
-  attachment: granularity.Attachment
+  attachment: plugins.Attachment
   model: Any
   sampler: samplers.IndexSampler
   schedule: optax.Schedule
@@ -86,20 +84,42 @@ class TrainSetup:
 
   @property
   def num_targets(self) -> int | None:
-    """T when auxiliary classes are trained (inference keeps the first T outputs), else None."""
-    return self.attachment.num_targets
+    """T when classes beyond the targets are trained (inference keeps the first T outputs),
+    else None."""
+    splits = self.splits
+    return splits.num_targets if splits.num_targets != splits.num_classes else None
+
+
+def check_before_data(config: ml_collections.ConfigDict) -> None:
+  """The methods' cheap checks that must fail before any data loads (e.g. a teacher run)."""
+  for check in plugins.hooks("check"):
+    check(config)
 
 
 def build_splits(config: ml_collections.ConfigDict) -> datasets.DatasetSplits:
-  """The run's data: the dataset's long-tailed splits, with category extrapolation's auxiliary
-  classes added when `config.aux` names them."""
-  return auxiliary_splits.add_auxiliary(datasets.build_splits(config), config)
+  """The run's data: the dataset's long-tailed splits, then what each registered method adds
+  (`TrainingHooks.held_out_classes` / `add_data`, e.g. auxiliary classes)."""
+  held_out = tuple(name for fn in plugins.hooks("held_out_classes") for name in fn(config))
+  splits = datasets.build_splits(config, held_out)
+  for add_data in plugins.hooks("add_data"):
+    splits = add_data(splits, config)
+  return splits
+
+
+def attach(splits: datasets.DatasetSplits, config: ml_collections.ConfigDict
+           ) -> plugins.Attachment:
+  """The active method's attachment (`TrainingHooks.attach`), else the training counts."""
+  found = [a for fn in plugins.hooks("attach") if (a := fn(splits, config)) is not None]
+  if len(found) > 1:
+    raise ValueError("more than one method attached itself to this run's classes; a run "
+                     "trains with one attachment (check the method sections of the config)")
+  return found[0] if found else plugins.Attachment(prior_counts=splits.class_counts)
 
 
 def build(config: ml_collections.ConfigDict, splits: datasets.DatasetSplits,
           mesh: jax.sharding.Mesh) -> TrainSetup:
   """The run's model, sampler, schedule, optimizer and (abstract, sharded) state."""
-  attachment = granularity.attach(splits, config.aux, config.seed)
+  attachment = attach(splits, config)
   model = models.build_model(config.model.name, splits.num_classes,
                              **models.config_kwargs(config.model))
   sampler = samplers.IndexSampler(
@@ -132,7 +152,7 @@ def initial_state(setup: TrainSetup) -> steps.TrainState:
   pretrained = setup.config.model.pretrained
   if pretrained:
     if not os.path.isabs(pretrained):
-      pretrained = os.path.join(config_lib.data_dir(setup.config), pretrained)
+      pretrained = os.path.join(paths.data_dir(setup.config), pretrained)
     state = load_pretrained(pretrained, state, setup.tx, setup.state_sharding)
   return state
 
@@ -150,46 +170,56 @@ def load_pretrained(path: str, state, tx, state_sharding):
   return jax.device_put(new, state_sharding)
 
 
+def num_experts(config: ml_collections.ConfigDict) -> int:
+  """The model's experts (1 for a one-head model)."""
+  return config.model.num_experts if models.is_multi_expert(config.model.name) else 1
+
+
 def objective(setup: TrainSetup) -> Callable[..., jax.Array]:
-  """The batch objective of `loss.name` over the prior counts and neighbours of the run."""
+  """The batch objective of `loss.name` over the run's prior counts and the attached inputs,
+  with the terms the methods add around it (`TrainingHooks.wrap_objective`)."""
   config = setup.config
   put = functools.partial(jax.device_put, device=setup.replicated)
   counts = put(jnp.asarray(setup.attachment.prior_counts, jnp.float32))
-  neighbors = setup.attachment.neighbors
-  if neighbors is not None:
-    neighbors = put(jnp.asarray(neighbors, jnp.int32))
-  num_experts = config.model.num_experts if models.is_multi_expert(config.model.name) else 1
-  return losses.objective(losses.LossSpec.from_config(config.loss), counts, num_experts,
-                          neighbors=neighbors, silencing=config.aux.silencing)
+  experts = num_experts(config)
+  fn = losses.objective(config.loss, counts, experts, setup.attachment.objective_inputs)
+  for wrap in plugins.hooks("wrap_objective"):
+    fn = wrap(fn, config, experts)
+  return fn
 
 
-def teacher(setup: TrainSetup) -> tuple[Any, Any]:
-  """(teacher module, its placed variables) of `distill.teacher_workdir`, or (None, None)."""
-  workdir = setup.config.distill.teacher_workdir
-  if not workdir:
-    return None, None
-  return distill.load_teacher(workdir, setup.splits.num_classes, setup.replicated)
+def step_inputs(setup: TrainSetup) -> tuple[plugins.StepInput, ...]:
+  """What the methods compute per batch for the objective (e.g. a teacher's logits)."""
+  found = tuple(i for fn in plugins.hooks("step_inputs") if (i := fn(setup)) is not None)
+  names = [i.name for i in found]
+  if len(set(names)) != len(names):
+    raise ValueError(f"two methods give the train step an input of the same name: {names}")
+  return found
+
+
+def input_variables(inputs: tuple[plugins.StepInput, ...]) -> dict[str, Any] | None:
+  """The step's 4th argument: each input's variables by name (None without inputs)."""
+  return {i.name: i.variables for i in inputs} or None
 
 
 def step_fn(setup: TrainSetup, objective_fn: Callable[..., jax.Array],
-            teacher_module=None) -> Callable:
+            inputs: tuple[plugins.StepInput, ...] = ()) -> Callable:
   """The pure train step (`steps.make_train_step`) of this run."""
   config, splits = setup.config, setup.splits
   return steps.make_train_step(
       setup.model, setup.tx, objective_fn, setup.schedule, mean=splits.mean, std=splits.std,
       steps_per_epoch=setup.steps_per_epoch,
       augment_spec=steps.AugmentSpec.from_config(config.augment, splits.test.image_shape[0]),
-      teacher=teacher_module, teacher_train_bn=config.distill.teacher_train_bn,
-      num_classes=splits.num_classes)
+      step_inputs=inputs, num_classes=splits.num_classes)
 
 
 @dataclasses.dataclass(frozen=True)
 class JittedSteps:
   """The compiled entry points of the training loop.
 
-  With the data on the device, `one(state, data, idx, rng, teacher)` gathers its batch from
-  indices and `many` scans several steps; otherwise `one(state, batch, rng, teacher)` takes a
-  host batch and `many` is None.
+  With the data on the device, `one(state, data, idx, rng, inputs)` gathers its batch from
+  indices and `many` scans several steps; otherwise `one(state, batch, rng, inputs)` takes a
+  host batch and `many` is None (`inputs`: `input_variables`).
   """
 
   on_device: bool

@@ -68,9 +68,10 @@ class SingleRun:
     self.setup = setup = setup_lib.build(config, splits, mesh)
     self.ckpt = checkpoint.Checkpointer(workdir, config.train.keep_checkpoints)
     self.state, self.config_changes = restore_or_init(setup, self.ckpt, workdir)
-    self.teacher, self.teacher_variables = setup_lib.teacher(setup)
+    inputs = setup_lib.step_inputs(setup)
+    self.input_variables = setup_lib.input_variables(inputs)
     self.jitted = setup_lib.jit_steps(setup, setup_lib.step_fn(
-        setup, setup_lib.objective(setup), self.teacher))
+        setup, setup_lib.objective(setup), inputs))
     self.rng = setup.train_rng
     self.sampler = setup.sampler
     self.run_eval = functools.partial(evaluate.evaluate_split, setup_lib.eval_step(setup),

@@ -22,7 +22,6 @@ import numpy as np
 from ltjax import config as config_lib
 from ltjax.core import sharding
 from ltjax.data import datasets
-from ltjax.ride import distill
 from ltjax.runs import results as results_lib
 from ltjax.train import members as members_lib
 from ltjax.train import monitor
@@ -43,14 +42,14 @@ def _dispatch(run, state, step, host_stream):
   if not jitted.on_device:
     images, labels = next(host_stream)
     batch = sharding.global_batch(mesh, {"image": images, "label": labels})
-    return (*jitted.one(state, batch, rng, run.teacher_variables), 1)
+    return (*jitted.one(state, batch, rng, run.input_variables), 1)
   axis, members = run.index_axis, run.index_axis > 0
   indices = [run.indices(epoch, batch_in_epoch + i).astype(np.int32) for i in range(count)]
   if count == 1:
     idx = sharding.global_batch(mesh, {"i": indices[0]}, axis, members)["i"]
-    return (*jitted.one(state, jitted.data, idx, rng, run.teacher_variables), 1)
+    return (*jitted.one(state, jitted.data, idx, rng, run.input_variables), 1)
   idx = sharding.global_batch(mesh, {"i": np.stack(indices)}, axis + 1, members)["i"]
-  return (*jitted.many(state, jitted.data, idx, rng, run.teacher_variables), count)
+  return (*jitted.many(state, jitted.data, idx, rng, run.input_variables), count)
 
 
 def _loop(run, state, start_step: int, host_stream):
@@ -91,8 +90,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   config_lib.validate(config)
   results_lib.ensure_writable_dir(workdir)
   os.makedirs(workdir, exist_ok=True)
-  if config.distill.teacher_workdir:  # before the data: a missing teacher is found at once
-    distill.check_teacher(config.distill.teacher_workdir)
+  setup_lib.check_before_data(config)  # e.g. a missing teacher is found before the data
   is_population = members is not None or members_lib.is_population(config)
   if is_population:
     if members is None:

@@ -162,7 +162,7 @@ def test_decoupled_config_smoke(path, stage1_runs, tmp_path):
     assert len(flops) == 3 and flops[0] < flops[1] < flops[2]
   assert r["method"] == c.decoupled.method
   check_results_cover(r, str(tmp_path))
-  if c.decoupled.method in stage2.TUNED_METHODS:
+  if c.decoupled.method in stage2.tuned_methods():
     assert r["tuned"]["selected_on"] == "val"
     assert r["tuned"]["tau"] in [float(t) for t in c.decoupled.tau_grid]
 

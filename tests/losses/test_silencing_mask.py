@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ltjax import granularity
+from ltjax import losses
 
 # 3 targets (0, 1, 2), 3 auxiliary classes (3, 4, 5). Target 0 lists {3, 4}; target 1 lists
 # {4}; target 2 has no neighbour. Auxiliary 4 has two parents (0 and 1); 5 has none.
@@ -16,19 +16,19 @@ def _rows(mask):
 
 
 def test_none_silences_nothing():
-  assert not np.asarray(granularity.silencing_mask(LABELS, NEIGHBORS, 6, "none")).any()
+  assert not np.asarray(losses.silencing_mask(LABELS, NEIGHBORS, 6, "none")).any()
 
 
 def test_neighbors_variant():
-  rows = _rows(granularity.silencing_mask(LABELS, NEIGHBORS, 6, "neighbors"))
+  rows = _rows(losses.silencing_mask(LABELS, NEIGHBORS, 6, "neighbors"))
   assert rows == [[3, 4], [4], [], [0], [0, 1], []]
 
 
 def test_neighbors_and_aux_variant():
-  rows = _rows(granularity.silencing_mask(LABELS, NEIGHBORS, 6, "neighbors_and_aux"))
+  rows = _rows(losses.silencing_mask(LABELS, NEIGHBORS, 6, "neighbors_and_aux"))
   assert rows == [[3, 4], [4], [], [0, 4, 5], [0, 1, 3, 5], [3, 4]]
 
 
 def test_unknown_variant_raises():
   with pytest.raises(ValueError, match="variant"):
-    granularity.silencing_mask(LABELS, NEIGHBORS, 6, "all")
+    losses.silencing_mask(LABELS, NEIGHBORS, 6, "all")
