@@ -119,7 +119,9 @@ class Objective:
     multi_expert: it reads each expert's logits (features["expert_logits"]), so it needs a
       multi-expert model.
     soft_targets: it takes soft targets (mixup, cutmix, label smoothing).
-    spec: the frozen dataclass its settings are read into (`spec.from_config(config.loss)`).
+    spec: the frozen dataclass its settings are read into (`spec.from_config(section)`).
+    spec_section: the config section the spec reads: "loss", or a method's own section
+      (e.g. a loss whose scalar lives in `config.<its section>`).
     check: optional (config) -> None raising ValueError for a combination it cannot train
       (e.g. LDAM without its cosine classifier), called by `config.validate`.
   """
@@ -128,6 +130,7 @@ class Objective:
   multi_expert: bool = False
   soft_targets: bool = False
   spec: type = LossSpec
+  spec_section: str = "loss"
   check: Callable[[Any], None] | None = None
 
 
@@ -209,18 +212,27 @@ OBJECTIVES = plugins.Collected("objectives", {
 
 
 def objective(loss_config, class_counts: jax.Array, num_experts: int = 1,
-              inputs: Mapping[str, Any] | None = None) -> Callable[..., jax.Array]:
+              inputs: Mapping[str, Any] | None = None,
+              config=None) -> Callable[..., jax.Array]:
   """The trainer's scalar batch objective
   `(logits, features, labels, epoch, targets=None, **step_inputs)` for `loss.name`
   (`OBJECTIVES`), from `config.loss` or a spec. `inputs`: what a method attached for its
-  objective (`ObjectiveContext.inputs`). The step's own inputs (e.g. a teacher's logits) are
-  read by the terms a method adds around this objective (`TrainingHooks.wrap_objective`).
+  objective (`ObjectiveContext.inputs`). `config`: the whole config, for an objective whose
+  spec reads its own section (`Objective.spec_section`). The step's own inputs (e.g. a
+  teacher's logits) are read by the terms a method adds around this objective
+  (`TrainingHooks.wrap_objective`).
   """
   name = loss_config.name
   if name not in OBJECTIVES:
     raise ValueError(f"unknown config.loss.name {name!r}; known losses: {sorted(OBJECTIVES)}")
   entry = OBJECTIVES[name]
-  spec = entry.spec.from_config(loss_config)
+  source = loss_config
+  if entry.spec_section != "loss":
+    if config is None or entry.spec_section not in config:
+      raise ValueError(f"loss {name!r} reads config.{entry.spec_section}: pass the whole "
+                       "config (losses.objective(config.loss, ..., config=config))")
+    source = config[entry.spec_section]
+  spec = entry.spec.from_config(source)
   base = entry.build(spec, ObjectiveContext(class_counts, num_experts, dict(inputs or {})))
 
   def total(logits, features, labels, epoch, targets=None, **step_inputs):

@@ -182,7 +182,8 @@ def objective(setup: TrainSetup) -> Callable[..., jax.Array]:
   put = functools.partial(jax.device_put, device=setup.replicated)
   counts = put(jnp.asarray(setup.attachment.prior_counts, jnp.float32))
   experts = num_experts(config)
-  fn = losses.objective(config.loss, counts, experts, setup.attachment.objective_inputs)
+  fn = losses.objective(config.loss, counts, experts, setup.attachment.objective_inputs,
+                        config=config)
   for wrap in plugins.hooks("wrap_objective"):
     fn = wrap(fn, config, experts)
   return fn
