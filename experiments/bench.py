@@ -552,6 +552,7 @@ _MEMORY_CHILD = r"""
 import json, sys
 sys.path.insert(0, {repo!r}); sys.path.insert(0, {experiments!r})
 import bench
+import ltjax.methods  # the method rooms (the configs bench builds have their sections)
 framework, name, bf16 = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 before = bench.peak_rss_mb()
 extra = {{}}
@@ -821,6 +822,7 @@ def main():
   args = parser.parse_args()
   args.unroll = {"auto": None, "yes": True, "no": False}[args.unroll]
   import ltjax  # noqa: F401  (sets the XLA CPU defaults before JAX starts)
+  import ltjax.methods  # pylint: disable=g-import-not-at-top,unused-import  (the method rooms)
   print(machine_line())
   print(f"command: python experiments/bench.py {' '.join(sys.argv[1:])}")
   train_rows, input_rows = [], []

@@ -450,6 +450,7 @@ def main():
                  "train_dlsa.py); git clone https://github.com/silicx/DLSA")
   from ltjax.dlsa import features as features_lib  # pylint: disable=g-import-not-at-top
   from ltjax.runs import feature_cache  # pylint: disable=g-import-not-at-top
+  import ltjax.methods  # pylint: disable=g-import-not-at-top,unused-import  (the method rooms)
   start = time.time()
   args.seeds = [int(s) for s in args.seeds.split(",")]
   setting_dir = os.path.join(args.workdir, args.setting)

@@ -198,113 +198,10 @@ def ldam_drw_weights(counts, epoch0: int, drw_epoch: int) -> np.ndarray:
   return w / np.sum(w) * len(counts)
 
 
-# --------------------------------------------------------- ltjax <-> torch name mapping
-@dataclasses.dataclass(frozen=True)
-class Entry:
-  """One reference tensor and where it lives in ltjax's variables."""
-  name: str  # the reference's state_dict key
-  collection: str  # "params" or "batch_stats"
-  keys: tuple  # path inside the collection
-  expert: int | None = None  # index along ltjax's stacked expert axis
-  layout: str = ""  # "conv": (kh, kw, in, out) <-> (out, in, kh, kw); "T": transposed matrix
-
-  @property
-  def ltjax_path(self) -> str:
-    return (self.collection + "/" + "/".join(self.keys)
-            + ("" if self.expert is None else f"[{self.expert}]"))
-
-
-_LEAF = {"kernel": "weight", "scale": "weight", "bias": "bias", "mean": "running_mean",
-         "var": "running_var"}
-
-
-def image_entries(variables, method: str) -> list[Entry]:
-  """Entries of ltjax's CifarResNet (ldam_drw) / RideCifarResNet (ride) for the reference's
-  ResNet_s: `layer{L}_{i}` -> `layer{L}.{i}` (RIDE experts: `layer{L}s.{e}.{i}`), `head` ->
-  `linear` / `linears.{e}`, kernel/scale -> weight, mean/var -> running_mean/var."""
-  import jax  # pylint: disable=g-import-not-at-top
-  entries = []
-  for collection in ("params", "batch_stats"):
-    for path, leaf in jax.tree_util.tree_leaves_with_path(variables[collection]):
-      keys = tuple(str(p.key) for p in path)
-      experts = range(leaf.shape[0]) if keys[0] == "experts" else [None]
-      for e in experts:
-        parts = []
-        for k in (keys[1:-1] if e is not None else keys[:-1]):
-          if k.startswith("layer") and "_" in k:
-            layer, index = k[len("layer"):].split("_")
-            parts.append(f"layer{layer}s.{e}.{index}" if e is not None
-                         else f"layer{layer}.{index}")
-          elif k == "head":
-            parts.append("linear" if method == "ldam_drw" else f"linears.{e}")
-          else:
-            parts.append(k)
-        ndim = leaf.ndim - (0 if e is None else 1)
-        entries.append(Entry(".".join(parts) + "." + _LEAF[keys[-1]], collection, keys, e,
-                             "conv" if ndim == 4 else ""))
-  return entries
-
-
-def flow_entries(num_blocks: int) -> list[Entry]:
-  """Entries of ltjax's MAF for silicx/DLSA's FlowGMM (`nf.net.<2b>` MADE b, `<2b+1>` its BN;
-  MaskedLinear weights are (out, in), ltjax kernels (in, out))."""
-  entries = []
-  dense = {"dense_in": "net_input", "dense_hidden": "net.1", "dense_out": "net.3"}
-  for b in range(num_blocks):
-    for ours, theirs in dense.items():
-      base = f"nf.net.{2 * b}.{theirs}"
-      entries.append(Entry(base + ".weight", "params", (f"blocks_{b}", ours, "kernel"),
-                           layout="T"))
-      entries.append(Entry(base + ".bias", "params", (f"blocks_{b}", ours, "bias")))
-    for ours, theirs, collection in (("log_gamma", "log_gamma", "params"),
-                                     ("beta", "beta", "params"),
-                                     ("mean", "running_mean", "batch_stats"),
-                                     ("var", "running_var", "batch_stats")):
-      entries.append(Entry(f"nf.net.{2 * b + 1}.{theirs}", collection, (f"norms_{b}", ours)))
-  return entries
-
-
-def _get(tree, keys):
-  for k in keys:
-    tree = tree[k]
-  return tree
-
-
-def to_torch_layout(variables, entries) -> dict:
-  """{reference name: numpy array in the reference's layout} from ltjax variables."""
-  out = {}
-  for e in entries:
-    value = np.asarray(_get(variables[e.collection], e.keys))
-    if e.expert is not None:
-      value = value[e.expert]
-    if e.layout == "conv":
-      value = np.transpose(value, (3, 2, 0, 1))
-    elif e.layout == "T":
-      value = value.T
-    out[e.name] = np.ascontiguousarray(value)
-  return out
-
-
-def from_torch_layout(state: dict, entries, template: dict, collections=("params",
-                                                                         "batch_stats")):
-  """ltjax variables (numpy, same structure as `template`) holding the reference's `state`;
-  entries of other collections are skipped."""
-  import jax  # pylint: disable=g-import-not-at-top
-  out = jax.tree.map(lambda x: np.array(x, np.float32), {c: template[c] for c in collections})
-  for e in entries:
-    if e.collection not in collections or e.name not in state:
-      continue
-    value = np.asarray(state[e.name], np.float32)
-    if e.layout == "conv":
-      value = np.transpose(value, (2, 3, 1, 0))
-    elif e.layout == "T":
-      value = value.T
-    parent = _get(out[e.collection], e.keys[:-1])
-    if e.expert is None:
-      parent[e.keys[-1]] = value
-    else:
-      parent[e.keys[-1]][e.expert] = value
-  return out
+def _weights():
+  """The ltjax <-> torch name mapping (`ltjax.models.torch_weights`), imported on use."""
+  from ltjax.models import torch_weights  # pylint: disable=g-import-not-at-top
+  return torch_weights
 
 
 def load_into_torch(module, state: dict) -> None:
@@ -599,7 +496,7 @@ def setup_image(args) -> dict:
   info = {"describe": datasets.describe(splits), "config": config,
           "steps_per_epoch": args.steps_per_epoch, "input_diff": input_diff}
   return {"make_ltjax": make_ltjax, "make_ref": make_ref, "batch_at": batch_at,
-          "entries": lambda v: image_entries(v, args.method), "info": info,
+          "entries": lambda v: _weights().image_entries(v), "info": info,
           "constants": constants}
 
 
@@ -852,7 +749,7 @@ def setup_flow(args) -> dict:
           "steps_per_epoch": steps_per_epoch, "weight_diff": weight_diff, "first": first,
           "scale": scale, "stubbed": stubbed}
   return {"make_ltjax": make_ltjax, "make_ref": make_ref, "batch_at": batch_at,
-          "entries": lambda v: flow_entries(fc.num_blocks), "info": info}
+          "entries": lambda v: _weights().flow_entries(fc.num_blocks), "info": info}
 
 
 # ----------------------------------------------------------------------- the engine
@@ -884,12 +781,12 @@ def run(args, setup) -> dict:
   names = [e.name for e in entries]
   buffer_names = {e.name for e in entries if e.collection == "batch_stats"}
   param_names = [e.name for e in entries if e.collection == "params"]
-  start_state = to_torch_layout(init, entries)
+  start_state = _weights().to_torch_layout(init, entries)
   load_into_torch(ref.model, start_state)
   if max(relative_differences(start_state, ref.state(names)).values()) != 0:
     raise SystemExit("the transplant did not copy the weights exactly")
   # The mapping both ways: the reference's state read back into ltjax's layout is ltjax's.
-  back = from_torch_layout(ref.state(names), entries, init)
+  back = _weights().from_torch_layout(ref.state(names), entries, init)
   import jax  # pylint: disable=g-import-not-at-top
   roundtrip = max(float(np.abs(np.asarray(x) - np.asarray(y)).max())
                   for x, y in zip(jax.tree.leaves(back), jax.tree.leaves(init)))
@@ -925,7 +822,7 @@ def run(args, setup) -> dict:
                                     or step + 1 in (*SUMMARY_STEPS, args.steps))
     if check:
       before = ref.state(names)
-      resync.load(from_torch_layout(before, entries, init),
+      resync.load(_weights().from_torch_layout(before, entries, init),
                   ref.ema_numpy() if is_flow else _trace(ref.momentum(), entries, init), step)
     tick = time.time()
     a = ours.step(batch)
@@ -936,7 +833,7 @@ def run(args, setup) -> dict:
     record = {"step": step + 1, "epoch": epoch, "lr_ltjax": a["lr"], "lr_ref": r["lr"],
               **_metrics(a, r)}
     after = ref.state(names)
-    record.update(_compare(to_torch_layout(ours.variables(), entries), after, buffer_names))
+    record.update(_compare(_weights().to_torch_layout(ours.variables(), entries), after, buffer_names))
     if control is not None and step < args.control_steps:
       tick = time.time()
       c = control.step(batch)
@@ -948,7 +845,7 @@ def run(args, setup) -> dict:
       tick = time.time()
       o = resync.step(batch)
       times["resync"] += time.time() - tick
-      one = to_torch_layout(resync.variables(), entries)
+      one = _weights().to_torch_layout(resync.variables(), entries)
       cmp = _compare(one, after, buffer_names)
       update_rel = relative_differences({k: one[k] - before[k] for k in param_names},
                                         {k: after[k] - before[k] for k in param_names})
@@ -978,7 +875,7 @@ def _trace(momentum: dict, entries, template):
     return None
   if any(v is None for v in momentum.values()):
     raise SystemExit("some momentum buffers exist and others not")
-  return from_torch_layout(momentum, entries, template, collections=("params",))["params"]
+  return _weights().from_torch_layout(momentum, entries, template, collections=("params",))["params"]
 
 
 def _print_record(r, every):
@@ -1278,6 +1175,7 @@ def main():
   import torch  # pylint: disable=g-import-not-at-top
   torch.set_num_threads(args.threads)
   import ltjax  # pylint: disable=g-import-not-at-top,unused-import  (its XLA CPU defaults)
+  import ltjax.methods  # pylint: disable=g-import-not-at-top,unused-import  (the method rooms)
   start = time.time()
   setup = setup_flow(args) if args.method == "dlsa_flow" else setup_image(args)
   result = run(args, setup)

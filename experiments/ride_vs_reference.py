@@ -348,6 +348,7 @@ def main():
   sys.path.insert(0, REPO)  # this checkout's ltjax, as the subprocess's `-m ltjax.main` uses
 
   from ltjax.data import datasets  # pylint: disable=g-import-not-at-top
+  import ltjax.methods  # pylint: disable=g-import-not-at-top,unused-import  (the method rooms)
   config = load_config(args)
   splits = datasets.build_splits(config)
   print(datasets.describe(splits), flush=True)

@@ -75,6 +75,7 @@ def main(argv=None) -> dict:
 
   from experiments import bench  # pylint: disable=g-import-not-at-top
   from ltjax.core import optim  # pylint: disable=g-import-not-at-top
+  import ltjax.methods  # pylint: disable=g-import-not-at-top,unused-import  (the method rooms)
   from ltjax.data import datasets  # pylint: disable=g-import-not-at-top
   from ltjax.ride import recipes as ride_recipes  # pylint: disable=g-import-not-at-top
 

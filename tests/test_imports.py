@@ -154,3 +154,65 @@ def test_the_notebook_imports_work_without_the_rooms():
                         text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert proc.stdout.strip() == "[]"
+
+
+def _module_graph() -> dict[str, set[str]]:
+  """{module: the ltjax modules it imports at module level}, with each module's parent
+  packages (importing a.b.c runs a/__init__ and a/b/__init__ first)."""
+  names = {m: None for m in ["ltjax", *_modules()]}
+  def resolve(name):
+    while name and name not in names:
+      name = name.rsplit(".", 1)[0] if "." in name else ""
+    return name or None
+  graph = {}
+  for name in names:
+    module = sys.modules.get(name) or __import__("importlib").util.find_spec(name)
+    path = getattr(module, "__file__", None) or module.origin
+    tree = ast.parse(open(path, encoding="utf-8").read(), path)
+    out = set()
+    for node in tree.body:
+      targets = []
+      if isinstance(node, ast.Import):
+        targets = [a.name for a in node.names]
+      elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+      out.update(r for t in targets if t.startswith("ltjax") and (r := resolve(t)) != name
+                 and r is not None)
+    parts = name.split(".")
+    out.update(".".join(parts[:i]) for i in range(1, len(parts)))
+    graph[name] = out
+  return graph
+
+
+def test_no_import_circle_between_modules():
+  """Strongly connected components of the module-level import graph: a package importing its
+  own submodules (an __init__ re-exporting them) is the only allowed circle."""
+  graph = _module_graph()
+  index, low, stack, on_stack, circles = {}, {}, [], set(), []
+
+  def visit(v):
+    index[v] = low[v] = len(index)
+    stack.append(v)
+    on_stack.add(v)
+    for w in graph.get(v, ()):
+      if w not in index:
+        visit(w)
+        low[v] = min(low[v], low[w])
+      elif w in on_stack:
+        low[v] = min(low[v], index[w])
+    if low[v] == index[v]:
+      component = []
+      while True:
+        w = stack.pop()
+        on_stack.discard(w)
+        component.append(w)
+        if w == v:
+          break
+      root = min(component, key=len)
+      if len(component) > 1 and not all(c.startswith(root) for c in component):
+        circles.append(sorted(component))
+
+  for v in graph:
+    if v not in index:
+      visit(v)
+  assert not circles, circles

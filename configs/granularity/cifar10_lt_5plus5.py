@@ -11,7 +11,7 @@ target test images; val: 100 per target class from the unused train images (clas
       --workdir runs/extrap_c10_silenced --config.dataset.data_dir=../shared/data
   # variants: targets (a) | aux_plain (b) | aux_silenced (c) | aux_shuffled (d)
   # smoke test (seconds): --config configs/granularity/cifar10_lt_5plus5.py:aux_silenced,smoke
-  # all four variants x 3 seeds: python experiments/run_extrapolation.py --dataset cifar10
+  # all four variants x 3 seeds: python -m ltjax.reproduce extrapolation_cifar10 --workdir runs/extrap_c10 --config.dataset.data_dir=DIR
 
 Model and schedule are CPU-sized (the small CNN, 20 epochs of cosine SGD): this tests the
 mechanism, not the paper's numbers. Measured: experiments/results/extrapolation_cpu.md.

@@ -9,7 +9,7 @@ mean images (`aux.mining_embedder = "pixel_prototypes"`), one neighbour per targ
       --workdir runs/extrap_digits_silenced
   # variants: targets (a) | aux_plain (b) | aux_silenced (c) | aux_shuffled (d)
   # smoke test (seconds): --config configs/granularity/digits_lt_5plus5.py:aux_silenced,smoke
-  # all four variants x 3 seeds: python experiments/run_extrapolation.py --dataset digits
+  # all four variants x 3 seeds: python -m ltjax.reproduce extrapolation_digits --workdir runs/extrap_digits
 
 Measured: experiments/results/extrapolation_cpu.md.
 """

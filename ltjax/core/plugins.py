@@ -45,6 +45,21 @@ class Section:
 
 
 @dataclasses.dataclass(frozen=True)
+class RunInput:
+  """A config key that names another finished run this one reads.
+
+  Attributes:
+    role: "builds_on" (a later stage reads its features / experts) or "teacher".
+    key: the dotted config key holding that run's workdir.
+    stage: the `config.stage` for which the key is read (None: every stage).
+  """
+
+  role: str
+  key: str
+  stage: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Attachment:
   """What a method attaches to the training classes (`TrainingHooks.attach`).
 
@@ -115,6 +130,8 @@ class MethodRecord:
     stage2_methods: `decoupled.method` -> `ltjax.decoupled.method.Method`.
     hooks: its training-time hooks.
     non_result_keys: its keys that cannot change a run's numbers (paths, logging).
+    run_inputs: its keys that name another finished run (`RunInput`), for tools that chain
+      runs (`ltjax.reproduce`).
   """
 
   name: str
@@ -125,6 +142,7 @@ class MethodRecord:
   stage2_methods: Mapping[str, Any] = dataclasses.field(default_factory=dict)
   hooks: TrainingHooks = TrainingHooks()
   non_result_keys: tuple[str, ...] = ()
+  run_inputs: tuple[RunInput, ...] = ()
 
 
 _RECORDS: dict[str, MethodRecord] = {}
@@ -175,6 +193,13 @@ def _check_unique(record: MethodRecord) -> None:
 
 def sections() -> tuple[Section, ...]:
   return tuple(s for r in records() for s in r.sections)
+
+
+def run_input_key(role: str, stage: str) -> str | None:
+  """The dotted key through which a config of `stage` reads a run in `role`, or None."""
+  keys = [i.key for r in records() for i in r.run_inputs
+          if i.role == role and i.stage in (None, stage)]
+  return keys[0] if keys else None
 
 
 def hooks(field: str) -> list[Callable]:

@@ -16,4 +16,5 @@ RECORD = plugins.MethodRecord(
     sections=(plugins.Section("decoupled", config.section, config.validate, stage_only=True,
                               smoke=config.smoke),),
     stages={"decoupled": _stage},
+    run_inputs=(plugins.RunInput("builds_on", "decoupled.stage1_workdir", stage="decoupled"),),
 )

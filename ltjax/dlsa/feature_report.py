@@ -20,6 +20,7 @@ from absl import flags
 from ml_collections import config_flags
 import numpy as np
 
+import ltjax.methods  # pylint: disable=unused-import  (registers the installed method rooms)
 from ltjax.dlsa import features as features_lib
 from ltjax.dlsa import stage
 from ltjax.runs import results as results_lib

@@ -14,4 +14,5 @@ RECORD = plugins.MethodRecord(
     name="dlsa",
     sections=(plugins.Section("dlsa", config.section, config.validate, stage_only=True),),
     stages={"dlsa": _stage},
+    run_inputs=(plugins.RunInput("builds_on", "dlsa.features", stage="dlsa"),),
 )

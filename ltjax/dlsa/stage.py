@@ -19,33 +19,15 @@ import numpy as np
 
 from ltjax import config as config_lib
 from ltjax.core import metrics
+from ltjax.dlsa import config as dlsa_section
 from ltjax.dlsa import features as features_lib
-from ltjax.dlsa import flow_training
 from ltjax.dlsa import pipeline
 from ltjax.runs import results as results_lib
 
 
 def dlsa_config(c: ml_collections.ConfigDict) -> pipeline.DLSAConfig:
   """The pipeline options from `config.dlsa`."""
-  f = c.flow
-  flow = flow_training.FlowConfig(
-      kind=f.kind, num_blocks=f.num_blocks, hidden=f.hidden or None,
-      num_clusters=f.num_clusters, center_std=f.center_std, batch_size=f.batch_size,
-      num_epochs=f.num_epochs, learning_rate=f.learning_rate, lambda_lh=f.lambda_lh,
-      lambda_pur=f.lambda_pur, lambda_bal=f.lambda_bal, weight_q=f.weight_q,
-      ema_momentum=f.ema_momentum, nll_class_scaling=f.nll_class_scaling,
-      nan_policy=f.nan_policy, last_batch=f.last_batch, min_purity=f.min_purity,
-      min_size=f.min_size,
-      max_cluster_fraction=f.max_cluster_fraction, eval_chunk=f.eval_chunk)
-  return pipeline.DLSAConfig(
-      flow=flow, max_depth=c.max_depth, proportion=c.proportion, cac_input=c.cac_input,
-      head=c.head, head_loss=c.head_loss, head_sampler=c.head_sampler,
-      head_epochs=c.head_epochs, head_batch_size=c.head_batch_size,
-      head_learning_rate=c.head_learning_rate, head_eval_every=c.head_eval_every,
-      head_last_batch=c.head_last_batch,
-      cosine_scale=c.cosine_scale, absent_classes=c.absent_classes,
-      regular_prior=c.regular_prior, select_on=c.select_on,
-      min_stage_samples=c.min_stage_samples)
+  return dlsa_section.pipeline_config(c)
 
 
 def evaluate_features(config: ml_collections.ConfigDict, path: str) -> dict[str, Any]:

@@ -24,7 +24,6 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ltjax.data import arrays
-from ltjax.data.class_split import move_classes_to_auxiliary  # noqa: F401  (kept name)
 from ltjax.granularity import mining
 
 SOURCES = ("", "arrays", "image_folder", "dataset_classes")

@@ -12,6 +12,7 @@ from typing import Any
 import ml_collections
 
 from ltjax.config import keys as config_keys
+from ltjax.core import plugins
 from ltjax.reproduce import spec
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -87,14 +88,11 @@ def resolve(table: spec.Table, row: spec.Row, seed: int, schedule: str,
   for key, value in cli_overrides:
     set_key(c, key, value)
   c.seed = seed
-  if "builds_on" in dependency_dirs:
-    if c.stage == "dlsa":
-      c.dlsa.features = dependency_dirs["builds_on"]
-    elif c.stage == "decoupled":
-      c.decoupled.stage1_workdir = dependency_dirs["builds_on"]
-    else:
-      raise ValueError(f"row {row.name} builds on {row.builds_on}, but its config trains "
-                       "(stage 'train'); builds_on is for decoupled / DLSA / routing rows")
-  if "teacher" in dependency_dirs:
-    c.distill.teacher_workdir = dependency_dirs["teacher"]
+  for role, directory in dependency_dirs.items():
+    key = plugins.run_input_key(role, c.stage)
+    if key is None:
+      raise ValueError(f"row {row.name}: no registered method reads a {role} run at "
+                       f"config.stage={c.stage!r} (builds_on is for later stages such as "
+                       "decoupled / DLSA / routing rows, teacher for distillation)")
+    set_key(c, key, directory)
   return c

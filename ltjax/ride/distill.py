@@ -46,7 +46,3 @@ def load_teacher(workdir: str, num_classes: int,
   _check_heads(state["params"], num_classes, workdir)
   variables = {"params": state["params"], "batch_stats": state["batch_stats"]}
   return teacher, jax.device_put(variables, sharding)
-
-
-# Kept name (the teacher's selected checkpoint), used before `ltjax.runs.finished` existed.
-_selected_checkpoint = finished.selected_checkpoint

@@ -86,10 +86,12 @@ def parse_sweep(config: ml_collections.ConfigDict) -> list[tuple[str, list[Any]]
     key, values = (s.strip() for s in part.split("=", 1))
     if key == "seed":
       raise ValueError("sweep seeds with --config.population.seeds=0,1,2, not population.sweep")
-    if any(key == p or key.startswith(p) for p in shared_prefixes()):
+    shared = shared_prefixes()
+    if any(key == p or key.startswith(p) for p in shared):
+      listed = ", ".join(p + "*" if p.endswith(".") else p for p in shared)
       raise ValueError(
           f"population.sweep over {key}: every member shares the training loop, the data and "
-          f"what a method attaches to them ({', '.join(p.rstrip('.') + '.*' for p in shared_prefixes())}); sweep the seed, the optimizer, "
+          f"what a method attaches to them ({listed}); sweep the seed, the optimizer, "
           "the loss, the sampler, the augmentation or model settings that keep the shapes, or "
           "launch separate runs")
     kind = type(config_keys.get_key(config, key, "population.sweep names"))

@@ -330,49 +330,6 @@ def test_script_drw_weights_are_ltjax_drw_weights(lockstep):
                                lockstep.ldam_drw_weights(counts, epoch, 15), rtol=1e-4)
 
 
-@pytest.mark.parametrize("name,method,expect", [
-    ("ride_cifar_tiny", "ride", {"conv1.weight": (4, 3, 3, 3), "bn1.running_var": (4,),
-                                 "layer1.0.conv2.weight": (4, 4, 3, 3),
-                                 "layer2s.2.0.conv1.weight": (6, 4, 3, 3),
-                                 "layer3s.1.0.bn2.bias": (8,), "linears.0.weight": (8, 5)}),
-    ("cifar_resnet_tiny", "ldam_drw", {"conv1.weight": (4, 3, 3, 3),
-                                       "layer2.0.conv1.weight": (8, 4, 3, 3),
-                                       "layer3.0.bn1.running_mean": (16,),
-                                       "linear.weight": (16, 5)}),
-])
-def test_script_weight_mapping_names_and_inverts(lockstep, name, method, expect):
-  """ltjax's variables in the reference's state_dict names and layouts, and back exactly."""
-  from ltjax import models  # pylint: disable=g-import-not-at-top
-  kwargs = {"normed_classifier": True} if method == "ldam_drw" else {}
-  model = models.build_model(name, 5, **kwargs)
-  variables = jax.device_get(model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)),
-                                        train=False))
-  entries = lockstep.image_entries(variables, method)
-  state = lockstep.to_torch_layout(variables, entries)
-  for key, shape in expect.items():
-    assert state[key].shape == shape, key
-  assert len(state) == len(entries)
-  leaves = sum(int(np.prod(np.shape(x))) for x in jax.tree.leaves(variables))
-  assert sum(v.size for v in state.values()) == leaves
-  back = lockstep.from_torch_layout(state, entries, variables)
-  for x, y in zip(jax.tree.leaves(back), jax.tree.leaves(variables)):
-    np.testing.assert_array_equal(x, y)
-
-
-def test_script_flow_mapping_inverts(lockstep):
-  from ltjax.models import flows  # pylint: disable=g-import-not-at-top
-  flow = flows.build_flow("maf", 6, num_blocks=2)
-  variables = jax.device_get(flow.init(jax.random.key(0), jnp.zeros((2, 6))))
-  entries = lockstep.flow_entries(2)
-  state = lockstep.to_torch_layout(variables, entries)
-  assert state["nf.net.0.net_input.weight"].shape == (6, 6)  # (out, in)
-  assert state["nf.net.2.net.3.weight"].shape == (12, 6)
-  assert state["nf.net.3.running_var"].shape == (6,)
-  back = lockstep.from_torch_layout(state, entries, variables)
-  for x, y in zip(jax.tree.leaves(back), jax.tree.leaves(variables)):
-    np.testing.assert_array_equal(x, y)
-
-
 def test_relative_differences(lockstep):
   ref = {"a": np.array([3.0, 4.0], np.float32), "z": np.zeros(2, np.float32)}
   ours = {"a": np.array([3.0, 4.5], np.float32), "z": np.zeros(2, np.float32)}

@@ -8,6 +8,7 @@ import pytest
 
 from ltjax import config as config_lib
 from ltjax.data import arrays
+from ltjax.data import class_split
 from ltjax.granularity import auxiliary
 from ltjax.granularity import recipes as granularity_recipes
 from ltjax.train import setup as setup_lib
@@ -21,14 +22,14 @@ def _split(labels, size=4):
 
 def test_move_classes_relabels_targets_in_order_and_aux_in_given_order():
   split = _split([0, 1, 2, 3, 4, 2, 4])
-  targets, aux, names = auxiliary.move_classes_to_auxiliary(split, list("abcde"), ["e", "b"])
+  targets, aux, names = class_split.move_classes_to_auxiliary(split, list("abcde"), ["e", "b"])
   assert names == ["a", "c", "d"]
   assert targets.labels.tolist() == [0, 1, 2, 1]  # a, c, d, c
   assert targets.images[:, 0, 0, 0].tolist() == [0, 20, 30, 20]
   assert aux.labels.tolist() == [1, 0, 0]  # b -> 1, e -> 0 (aux_names order)
   assert aux.images[:, 0, 0, 0].tolist() == [10, 40, 40]
   with pytest.raises(ValueError, match="not classes of the dataset"):
-    auxiliary.move_classes_to_auxiliary(split, list("abcde"), ["z"])
+    class_split.move_classes_to_auxiliary(split, list("abcde"), ["z"])
 
 
 def test_parents_file_gives_the_neighbor_table_by_name(tmp_path):

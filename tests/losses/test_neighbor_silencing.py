@@ -75,8 +75,9 @@ def test_trainer_objective_silences_from_the_table_and_takes_soft_targets():
   silenced = np.array([[0, 0, 0, 1, 0], [0, 0, 0, 0, 0],
                        [1, 0, 1, 0, 1],  # aux 3: parents 0 and 2, and the other aux class
                        [0, 0, 1, 1, 0]], bool)  # aux 4: parent 2, and aux 3
-  objective = losses.objective(lc, jnp.asarray(counts), neighbors=jnp.asarray(neighbors),
-                               silencing="neighbors_and_aux")
+  # The inputs category extrapolation attaches (ltjax.granularity.attach).
+  objective = losses.objective(lc, jnp.asarray(counts),
+                               inputs={"neighbors": neighbors, "silencing": "neighbors_and_aux"})
   q = np.eye(5)[labels]
   expect = _numpy_loss(logits, q, counts, silenced, 1.0).mean()
   np.testing.assert_allclose(objective(logits, {}, labels, 0), expect, rtol=1e-5)

@@ -17,6 +17,9 @@ _TABLES = {
     "cifar100_lt_if50": ("ltjax.reproduce.tables.cifar100_lt", "IF50"),
     "cifar100_lt_if10": ("ltjax.reproduce.tables.cifar100_lt", "IF10"),
     "imagenet_lt": ("ltjax.reproduce.tables.imagenet_lt", "TABLE"),
+    "extrapolation_digits": ("ltjax.reproduce.tables.extrapolation", "DIGITS"),
+    "extrapolation_cifar10": ("ltjax.reproduce.tables.extrapolation", "CIFAR10"),
+    "dlsa_digits": ("ltjax.reproduce.tables.dlsa", "DIGITS"),
 }
 NAMES = tuple(_TABLES)
 
