@@ -13,11 +13,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 @pytest.fixture(scope="module")
 def bench():
-  spec = importlib.util.spec_from_file_location("bench", os.path.join(REPO, "experiments",
-                                                                      "bench.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return importlib.import_module("experiments.bench")
 
 
 # The PyTorch models' parameter counts (CIFAR ResNet-32 with 100 classes is the well-known

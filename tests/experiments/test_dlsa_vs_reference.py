@@ -13,12 +13,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 @pytest.fixture(name="script", scope="module")
 def _script():
-  path = os.path.join(REPO, "experiments", "dlsa_vs_reference.py")
-  spec = importlib.util.spec_from_file_location("dlsa_vs_reference", path)
-  module = importlib.util.module_from_spec(spec)
-  sys.modules[spec.name] = module  # its dataclass looks its module up there
-  spec.loader.exec_module(module)
-  return module
+  return importlib.import_module("experiments.dlsa_vs_reference")
 
 
 def _fake_checkout(root, io_text):

@@ -297,12 +297,7 @@ def test_lockstep_with_the_reference_lr_rule():
 # ------------------------------------------- experiments/lockstep.py's torch-free helpers
 @pytest.fixture(scope="module")
 def lockstep():
-  spec = importlib.util.spec_from_file_location(
-      "experiments_lockstep", os.path.join(REPO, "experiments", "lockstep.py"))
-  module = importlib.util.module_from_spec(spec)
-  sys.modules[spec.name] = module  # its dataclasses look their module up while defined
-  spec.loader.exec_module(module)
-  return module
+  return importlib.import_module("experiments.lockstep")
 
 
 def test_script_lr_rules_are_ltjax_schedule(lockstep):

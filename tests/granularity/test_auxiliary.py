@@ -119,14 +119,14 @@ def test_digits_with_auxiliary_classes_keeps_the_same_targets_in_every_variant()
   assert info["num_classes"] == 5 and info["images_total"] == int(aux_counts.sum())
   assert info["images_per_epoch"] == 5 * 30 and info["links"] == 5
   assert info["silencing"] == "neighbors_and_aux" and info["table_source"] == "mined"
-  assert silenced.neighbors.shape == (5, 1) and set(silenced.neighbors[:, 0]) <= set(range(5,
+  assert silenced.extras["neighbors"].shape == (5, 1) and set(silenced.extras["neighbors"][:, 0]) <= set(range(5,
                                                                                            10))
   assert set(info["neighbors"]) == {"0", "1", "2", "3", "4"}
   assert int(np.asarray(silenced.test.labels).max()) == 4
   shuffled = setup_lib.build_splits(_digits_config("aux_shuffled", cap=30))
   assert shuffled.auxiliary["table_source"] == "shuffled (mined)"
-  assert sorted(shuffled.neighbors[:, 0]) == sorted(silenced.neighbors[:, 0])
-  assert (shuffled.neighbors[:, 0] != silenced.neighbors[:, 0]).all()
+  assert sorted(shuffled.extras["neighbors"][:, 0]) == sorted(silenced.extras["neighbors"][:, 0])
+  assert (shuffled.extras["neighbors"][:, 0] != silenced.extras["neighbors"][:, 0]).all()
 
 
 def test_auxiliary_arrays_source_and_its_errors(tmp_path):
