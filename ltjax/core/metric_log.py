@@ -9,6 +9,7 @@ does not need.
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any
 
@@ -35,8 +36,14 @@ class MetricLog:
   def write(self, step: int, scalars: dict[str, Any]) -> None:
     if not self.enabled:
       return
-    clean = {k: (None if v is None else float(v)) for k, v in scalars.items()}
-    self._file.write(json.dumps({"step": int(step), **clean}) + "\n")
+    values = {k: (None if v is None else float(v)) for k, v in scalars.items()}
+    # Strict JSON: a non-finite value is written as null and named under "nonfinite".
+    clean = {k: (v if v is None or math.isfinite(v) else None) for k, v in values.items()}
+    row = {"step": int(step), **clean}
+    nonfinite = sorted(k for k, v in values.items() if v is not None and not math.isfinite(v))
+    if nonfinite:
+      row["nonfinite"] = nonfinite
+    self._file.write(json.dumps(row, allow_nan=False) + "\n")
     self._file.flush()
     if self._tb is not None:
       for k, v in clean.items():

@@ -25,6 +25,7 @@ from ltjax.decoupled import heads
 from ltjax.core import plugins
 from ltjax.decoupled.method import Method
 from ltjax.runs import feature_cache
+from ltjax.runs import finished
 from ltjax.runs import results as results_lib
 
 
@@ -227,6 +228,7 @@ def _check_stage1(config: ml_collections.ConfigDict) -> None:
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """Runs `config.decoupled.method` on the cache of `config.decoupled.stage1_workdir`."""
   config_lib.validate(config)
+  finished.refuse_own_input(config, workdir)
   results_lib.ensure_writable_dir(workdir)  # fail now, not after the work
   _check_method_name(config.decoupled.method)
   _check_stage1(config)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from absl import logging
 import jax
 import ml_collections
 import numpy as np
@@ -22,6 +23,7 @@ from ltjax.core import metrics
 from ltjax.dlsa import config as dlsa_section
 from ltjax.dlsa import features as features_lib
 from ltjax.dlsa import pipeline
+from ltjax.runs import finished
 from ltjax.runs import results as results_lib
 
 
@@ -38,6 +40,14 @@ def evaluate_features(config: ml_collections.ConfigDict, path: str) -> dict[str,
   # From every split's labels (a val-only class must count) or the cache's class_counts.
   num_classes = features_lib.num_classes(train, val, test)
   counts = np.bincount(train["labels"], minlength=num_classes)
+  absent = [int(c) for c in np.nonzero(counts == 0)[0]]
+  if absent:
+    in_eval = sorted({int(c) for s in (val, test) if s is not None for c in s["labels"]}
+                     & set(absent))
+    logging.warning("DLSA: %d class(es) have no training features %s%s; they run as absent "
+                    "classes (dlsa.absent_classes=%r)", len(absent), absent,
+                    f", and the val / test labels hold {in_eval}" if in_eval else "",
+                    config.dlsa.absent_classes)
   base = {k: s["logits"] for k, s in (("val", val), ("test", test))
           if s is not None and "logits" in s}
   out = pipeline.run_pipeline(train, val, test, num_classes, dc, seed=config.seed,
@@ -65,6 +75,8 @@ def evaluate_features(config: ml_collections.ConfigDict, path: str) -> dict[str,
     if k in base:
       result["baselines"].setdefault("stage1", {})[k] = metrics.evaluate_logits(
           base[k], split["labels"], counts)
+  if absent:
+    result["absent_classes"] = absent
   result["_test_route"] = out["route"]["test"]
   result["_test_logits"] = out["logits"]["test"]
   result["_test_labels"] = test["labels"]
@@ -74,6 +86,7 @@ def evaluate_features(config: ml_collections.ConfigDict, path: str) -> dict[str,
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """The `stage = "dlsa"` entry point of `ltjax.main`."""
   config_lib.validate(config)
+  finished.refuse_own_input(config, workdir)
   results_lib.ensure_writable_dir(workdir)  # fail now, not after the work
   result = evaluate_features(config, config.dlsa.features)
   route = result.pop("_test_route")

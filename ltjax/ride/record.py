@@ -17,5 +17,5 @@ RECORD = plugins.MethodRecord(
     hooks=plugins.TrainingHooks(check=objective.check_teacher,
                                 step_inputs=objective.teacher_input,
                                 wrap_objective=objective.with_distillation),
-    run_inputs=(plugins.RunInput("teacher", "distill.teacher_workdir"),),
+    run_inputs=(plugins.RunInput("teacher", "distill.teacher_workdir", stage="train"),),
 )

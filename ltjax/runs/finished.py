@@ -17,6 +17,8 @@ import ml_collections
 import orbax.checkpoint as ocp
 
 from ltjax import models
+from ltjax.config import keys as config_keys
+from ltjax.core import plugins
 from ltjax.core.checkpoint import CorruptCheckpointError
 
 
@@ -48,8 +50,9 @@ class FinishedRun:
                               **models.config_kwargs(self.config.model))
 
   def selected_checkpoint(self) -> str:
-    """Its validation-selected checkpoint's state directory, else its latest."""
-    return selected_checkpoint(self.workdir)
+    """The state directory of the checkpoint its results report (`selected_step`: the
+    val-best weights under train.select="best_val", the last under "last")."""
+    return selected_checkpoint(self.workdir, self.results.get("selected_step"))
 
   def restore(self) -> dict[str, Any]:
     """The raw state ({"params", "batch_stats", ...}) of its selected checkpoint."""
@@ -65,8 +68,18 @@ class FinishedRun:
           f"next checkpoint) or re-train it. Orbax said: {type(e).__name__}: {detail}") from e
 
 
-def selected_checkpoint(workdir: str) -> str:
-  """The run's validation-selected checkpoint if it has one, else its latest."""
+def selected_checkpoint(workdir: str, selected_step: int | None = None) -> str:
+  """The state directory of the checkpoint of `selected_step` (the step results.json
+  reports), looked up in best/ then checkpoints/; without a step (an older results.json), the
+  validation-selected checkpoint if there is one, else the latest."""
+  if selected_step is not None:
+    for sub in ("best", "checkpoints"):
+      path = os.path.join(workdir, sub, str(int(selected_step)), "state")
+      if os.path.isdir(path):
+        return path
+    raise FileNotFoundError(f"{workdir} reports selected_step {selected_step}, but neither "
+                            f"{workdir}/best/{selected_step} nor {workdir}/checkpoints/"
+                            f"{selected_step} exists: its weights are gone; re-train the run")
   for sub in ("best", "checkpoints"):
     directory = os.path.join(workdir, sub)
     steps = sorted(int(d) for d in os.listdir(directory) if d.isdigit()) \
@@ -75,6 +88,21 @@ def selected_checkpoint(workdir: str) -> str:
       return os.path.join(directory, str(steps[-1]), "state")
   raise FileNotFoundError(f"no checkpoint under {workdir}/best or {workdir}/checkpoints: train "
                           "the run first (it must be a finished run)")
+
+
+def refuse_own_input(config, workdir: str) -> None:
+  """Raises ValueError when `workdir` is a run this config reads (a stage-1 run, its features, a
+  teacher: the records' `run_inputs`): writing there would replace that run's files."""
+  here = os.path.realpath(workdir)
+  for record in plugins.records():
+    for run_input in record.run_inputs:
+      if run_input.stage not in (None, config.stage):
+        continue
+      value = config_keys.get_key(config, run_input.key)
+      if value and os.path.realpath(value) == here:
+        raise ValueError(f"--workdir {workdir!r} is the run this config reads "
+                         f"({run_input.key}={value!r}): writing there would replace that "
+                         "run's results; give this run its own --workdir")
 
 
 def check_finished(workdir: str, role: str, example: str = "") -> None:

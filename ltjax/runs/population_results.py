@@ -55,14 +55,19 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     s["diverged"] = [r["name"] for r in mine if r["status"] == "diverged"]
     s["val"], s["test"] = _aggregate(mine, "val"), _aggregate(mine, "test")
   scored = [s for s in settings if s["val"] is not None]
-  best = max(scored, key=lambda s: s["val"]["top1"]["mean"]) if scored else None
+  # A setting that lost a seed to divergence is not a candidate: its mean covers only the
+  # seeds that survived.
+  stable = [s for s in scored if not s["diverged"]]
+  best = max(stable, key=lambda s: s["val"]["top1"]["mean"]) if stable else None
   return {
       "members": rows,
       "settings": settings,
       "std_ddof": metrics_lib.SEED_STD_DDOF,
       "best_setting": None if best is None else best["setting"],
-      "selection": ("the setting with the highest mean validation top-1 over its seeds; test "
-                    "figures play no part" if best is not None else
+      "selection": ("the setting with the highest mean validation top-1 over its seeds, among "
+                    "the settings none of whose seeds diverged; test figures play no part"
+                    if best is not None else
+                    "none: every setting lost a seed to divergence" if scored else
                     "none: no validation split, so no setting is selected"),
   }
 

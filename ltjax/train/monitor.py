@@ -21,13 +21,16 @@ def diverged(what: str, step: int, lr: float, ckpt: checkpoint.Checkpointer) -> 
   """The divergence error, naming the step, the lr and the last good checkpoint."""
   ckpt.wait()  # a save in flight holds a state from before the divergence: let it land
   last = ckpt.latest.latest_step()
-  where = ("no checkpoint was written before it" if last is None else
-           f"the last good checkpoint, {os.path.join(str(ckpt.latest.directory), str(last))} "
-           f"(step {last}), is intact")
+  head = f"training diverged: {what} at step {step} (learning rate {lr:.4g}); "
+  if last is None:
+    return TrainingDiverged(
+        head + "no checkpoint was written before it. Lower optimizer.learning_rate (or check "
+        "the data) and rerun with a fresh --workdir")
   return TrainingDiverged(
-      f"training diverged: {what} at step {step} (learning rate {lr:.4g}); {where}. Lower "
-      "optimizer.learning_rate (or check the data) and rerun, with a fresh --workdir or with "
-      "--config.train.allow_config_change=True to continue from that checkpoint")
+      head + f"the last good checkpoint, {os.path.join(str(ckpt.latest.directory), str(last))}"
+      f" (step {last}), is intact. Lower optimizer.learning_rate (or check the data) and rerun, "
+      "with a fresh --workdir or with --config.train.allow_config_change=True to continue "
+      "from that checkpoint")
 
 
 @jax.jit

@@ -22,6 +22,7 @@ import numpy as np
 from ltjax import config as config_lib
 from ltjax.core import sharding
 from ltjax.data import datasets
+from ltjax.runs import finished
 from ltjax.runs import results as results_lib
 from ltjax.train import members as members_lib
 from ltjax.train import monitor
@@ -88,6 +89,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     The results dict written to results.json (a population: population.json's).
   """
   config_lib.validate(config)
+  finished.refuse_own_input(config, workdir)
   results_lib.ensure_writable_dir(workdir)
   os.makedirs(workdir, exist_ok=True)
   setup_lib.check_before_data(config)  # e.g. a missing teacher is found before the data

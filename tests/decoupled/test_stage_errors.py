@@ -265,8 +265,9 @@ def test_teacher_without_checkpoints(single_head_run, tmp_path):
   teacher = _copy(single_head_run, tmp_path, "teacher")
   shutil.rmtree(os.path.join(teacher, "best"))
   shutil.rmtree(os.path.join(teacher, "checkpoints"))
-  with pytest.raises(FileNotFoundError, match=rf"no checkpoint under {re.escape(teacher)}/best"
-                     r".*train the run first"):
+  with pytest.raises(FileNotFoundError, match=rf"{re.escape(teacher)} reports selected_step \d+, "
+                     rf"but neither {re.escape(teacher)}/best/\d+ nor .*its weights are gone; "
+                     r"re-train the run"):
     _load_teacher(teacher)
 
 

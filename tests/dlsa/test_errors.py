@@ -3,6 +3,7 @@ non-finite features, bad labels, shapes that disagree, missing / truncated / cor
 the JSON the DLSA code writes is strict."""
 
 import contextlib
+import logging
 import json
 import os
 import re
@@ -323,3 +324,18 @@ def test_meta_json_is_strict(tmp_path):
     meta = json.loads(f.read(), parse_constant=reject)
   assert meta["step"] == 3 and meta["loss"] is None and "loss" in meta["null_reasons"]
   assert not [n for n in os.listdir(directory) if n.endswith(".tmp")]
+
+
+def test_classes_without_training_features_are_named_once(tmp_path, caplog, fake_flows):
+  del fake_flows
+  val_labels = np.arange(9) % 3
+  val_labels[0] = 3  # a class the training features never show
+  config = load_config("configs/dlsa/digits_lt_ce.py")
+  config.dlsa.features = _npz_folder(tmp_path / "feats", train={"logits": None},
+                                     val={"labels": val_labels, "logits": None},
+                                     test={"logits": None})
+  with caplog.at_level(logging.WARNING):
+    result = stage.evaluate_features(config, config.dlsa.features)
+  said = [r.getMessage() for r in caplog.records if "no training features" in r.getMessage()]
+  assert len(said) == 1 and "[3]" in said[0] and "val / test labels hold [3]" in said[0], said
+  assert result["absent_classes"] == [3]

@@ -38,11 +38,17 @@ def test_mean_and_sample_std_per_setting():
 
 
 def test_best_setting_is_chosen_on_validation_not_test():
-  s = _summary()
+  rows = _summary()["members"][:4]  # without the diverged member
+  s = population_results.summarize(rows)
   # test prefers tau 0.5 (0.85 vs 0.51); validation prefers tau 1.0 (0.71 vs 0.62)
   assert s["best_setting"] == {"loss.la_tau": 1.0}
   table = population_results.format_table(s)
-  assert "* loss.la_tau=1.0" in table and "(1 diverged)" in table and "ddof=1" in table
+  assert "* loss.la_tau=1.0" in table and "ddof=1" in table
+
+
+def test_the_table_counts_diverged_members():
+  table = population_results.format_table(_summary())
+  assert "(1 diverged)" in table
 
 
 def test_without_validation_nothing_is_selected():
@@ -51,3 +57,20 @@ def test_without_validation_nothing_is_selected():
   s = population_results.summarize([row])
   assert s["best_setting"] is None and "no validation split" in s["selection"]
   assert s["settings"][0]["test"]["top1"] == {"mean": 0.5, "std": None}
+
+
+def test_a_setting_that_lost_a_seed_never_wins():
+  """b has the higher mean validation top-1 over its surviving seeds, but one seed diverged."""
+  rows = [
+      population_results.member_row("a-seed0", 0, {"loss.la_tau": 0.5}, _results(0.60, 0.9)),
+      population_results.member_row("a-seed1", 1, {"loss.la_tau": 0.5}, _results(0.62, 0.9)),
+      population_results.member_row("b-seed0", 0, {"loss.la_tau": 1.0}, _results(0.90, 0.5)),
+      population_results.member_row("b-seed1", 1, {"loss.la_tau": 1.0}, None,
+                                    {"step": 3, "what": "nan loss", "learning_rate": 0.1}),
+  ]
+  s = population_results.summarize(rows)
+  assert s["best_setting"] == {"loss.la_tau": 0.5}
+  assert "none of whose seeds diverged" in s["selection"]
+  only_unstable = population_results.summarize(rows[2:])
+  assert only_unstable["best_setting"] is None
+  assert only_unstable["selection"] == "none: every setting lost a seed to divergence"

@@ -6,6 +6,7 @@ the input, not about the missing data, shows that the check came first.
 """
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -275,3 +276,35 @@ def test_later_stages_check_the_workdir_before_their_work(stage, tmp_path):
   with pytest.raises((FileNotFoundError, ValueError)):
     run(c, str(tmp_path / "new" / "workdir"))
   assert not (tmp_path / "new").exists()
+
+
+def test_a_divergence_after_a_checkpoint_names_it_and_leaves_it_intact(tmp_path):
+  c = _digits_smoke()
+  c.train.num_epochs = 4
+  c.optimizer.warmup_epochs = 0
+  c.optimizer.schedule = "multistep"
+  c.optimizer.learning_rate = 0.05
+  c.optimizer.decay_epochs = (2,)
+  c.optimizer.decay_factors = (1e30,)  # lr 5e28 from epoch 2 on: diverges after epoch 2's save
+  with pytest.raises(train.TrainingDiverged) as info:
+    train.train_and_evaluate(c, str(tmp_path))
+  message = str(info.value)
+  match = re.search(r"the last good checkpoint, (\S+) \(step (\d+)\), is intact\. Lower "
+                    r"optimizer\.learning_rate .*continue from that checkpoint", message)
+  assert match, message
+  assert match.group(1) == os.path.join(str(tmp_path / "checkpoints"), match.group(2))
+  state = ocp.StandardCheckpointer().restore(os.path.join(match.group(1), "state"))
+  assert all(np.all(np.isfinite(v)) for v in _leaves(state["params"]))
+  assert not os.path.exists(tmp_path / "results.json")
+
+
+def test_a_divergence_before_any_checkpoint_says_so_and_nothing_else(tmp_path):
+  c = _digits_smoke()
+  c.optimizer.warmup_epochs = 0
+  c.optimizer.schedule = "constant"
+  c.optimizer.learning_rate = 1e30
+  with pytest.raises(train.TrainingDiverged) as info:
+    train.train_and_evaluate(c, str(tmp_path))
+  message = str(info.value)
+  assert "no checkpoint was written before it" in message, message
+  assert "continue from that checkpoint" not in message and "is intact" not in message
