@@ -11,6 +11,7 @@ from ltjax.config.defaults import SOURCES
 from ltjax.config.fingerprint import fingerprint_changes
 from ltjax.config.fingerprint import NON_RESULT_KEYS
 from ltjax.config.fingerprint import result_fingerprint
+from ltjax.config.fingerprint import run_identity
 from ltjax.config.recipes import cifar_lt_recipe
 from ltjax.config.recipes import digits_lt_recipe
 from ltjax.config.smoke import config_arg
@@ -20,4 +21,4 @@ from ltjax.data.paths import data_dir
 
 __all__ = ["DATASETS", "SOURCES", "NON_RESULT_KEYS", "cifar_lt_recipe", "config_arg",
            "data_dir", "default_config", "fingerprint_changes", "result_fingerprint",
-           "shrink_for_smoke", "validate"]
+           "run_identity", "shrink_for_smoke", "validate"]

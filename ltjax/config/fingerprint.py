@@ -53,6 +53,25 @@ def result_fingerprint(config: ml_collections.ConfigDict) -> dict[str, Any]:
           if k not in skip_keys and k.split(".")[0] not in skip_sections}
 
 
+def run_identity(config) -> dict[str, Any]:
+  """{dotted key: value} of everything that can change a finished run's numbers, whatever
+  its stage (that stage's own section included): the whole config (a ConfigDict or its dict)
+  except NON_RESULT_KEYS, other stages' sections, the population section (a member's seed is
+  `seed`) and the keys that name another run (`MethodRecord.run_inputs`: where that run
+  lives, not what it is).
+  Two runs with equal identities are the same experiment; `ltjax.reproduce` compares them
+  before it reuses a finished run."""
+  tree = config.to_dict() if hasattr(config, "to_dict") else config
+  flat = _flatten(json.loads(json.dumps(tree)))
+  skip = set(non_result_keys()) | {i.key for r in plugins.records() for i in r.run_inputs}
+  stage = tree.get("stage", "train")
+  # Later stages' sections are part of the identity of their own stage's runs only.
+  other_stages = {s.name for r in plugins.records() if stage not in r.stages
+                  for s in r.sections if s.stage_only}
+  return {k: v for k, v in sorted(flat.items())
+          if k not in skip and k.split(".")[0] not in other_stages | {"population"}}
+
+
 def fingerprint_changes(saved: dict[str, Any], current: dict[str, Any]) -> dict[str, dict]:
   """{key: {"old": saved value, "new": current value}} for every key that differs (a key that
   exists on one side only has None on the other)."""

@@ -93,7 +93,25 @@ class Reproduction:
     return os.path.join(self.workdir, "runs", row, f"seed{seed}")
 
   def finished(self, row: str, seed: int) -> bool:
-    return os.path.exists(os.path.join(self.run_dir(row, seed), "results.json"))
+    """Whether (row, seed) has a finished run here; raises ValueError when that run was made
+    under another config than this command's (schedule, overrides, code defaults): reusing
+    it would put its numbers under this table's label."""
+    path = os.path.join(self.run_dir(row, seed), "results.json")
+    if not os.path.exists(path):
+      return False
+    saved = read_json(path, {}).get("config") or {}
+    changes = config_lib.fingerprint_changes(
+        config_lib.run_identity(saved),
+        config_lib.run_identity(self.config(self.table.row(row), seed)))
+    if changes:
+      shown = "; ".join(f"{k}: {v['old']!r} there, {v['new']!r} here"
+                        for k, v in list(changes.items())[:4])
+      more = f" (and {len(changes) - 4} more)" if len(changes) > 4 else ""
+      raise ValueError(f"{self._key(row, seed)} in {self.workdir} was run under another "
+                       f"config ({shown}{more}), so this {self.schedule}-schedule table would "
+                       "show its numbers: use a fresh --workdir for this command, or delete "
+                       f"{self.run_dir(row, seed)} to re-run it")
+    return True
 
   @staticmethod
   def _key(row: str, seed: int) -> str:

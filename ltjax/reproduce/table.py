@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ltjax import config as config_lib
 from ltjax.core import metrics as metrics_lib
 from ltjax.reproduce import runner as runner_lib
 from ltjax.reproduce import spec
@@ -58,11 +59,31 @@ def _git_commit(repo: str) -> str:
     return "unknown"
 
 
+def _check_mergeable(repro: runner_lib.Reproduction, other: dict[str, Any], path: str) -> None:
+  """Another table.json folds in only when it is the same table under the same schedule and
+  overrides; what differs is named."""
+  paths = set(config_lib.NON_RESULT_KEYS)  # e.g. another machine's dataset.data_dir
+
+  def result_overrides(pairs):
+    return {k: str(v) for k, v in pairs if k not in paths}
+
+  mine = {"table": repro.table.name, "schedule": repro.schedule,
+          "overrides": result_overrides(repro.cli_overrides)}
+  theirs = {"table": other.get("table"), "schedule": other.get("schedule"),
+            "overrides": result_overrides((other.get("overrides") or {}).items())}
+  differ = [f"{k} {theirs[k]!r} there, {mine[k]!r} here" for k in mine if mine[k] != theirs[k]]
+  if differ:
+    raise ValueError(f"--merge {path}: it was made as another table run ({'; '.join(differ)}); "
+                     "merge only tables of the same name, schedule and overrides")
+
+
 def merge(repro: runner_lib.Reproduction, path: str) -> int:
   """Folds the seeds of another table.json that this workdir lacks into `merged.json`
   (kept for later builds); returns how many seed results were taken."""
   with open(path, encoding="utf-8") as f:
     other = json.load(f)
+  _check_mergeable(repro, other, path)
+  os.makedirs(repro.workdir, exist_ok=True)
   merged = runner_lib.read_json(os.path.join(repro.workdir, MERGED), {})
   taken = 0
   names = {r.name for r in repro.table.rows}
@@ -212,6 +233,7 @@ def picture(table: dict[str, Any], path: str) -> None:
 def write(repro: runner_lib.Reproduction, command: str) -> dict[str, Any]:
   """table.json, table.md and table.png in the workdir; returns the table."""
   table = collect(repro)
+  os.makedirs(repro.workdir, exist_ok=True)  # --table-only / --merge into a new workdir
   results_lib.write_json_atomically(os.path.join(repro.workdir, "table.json"), table)
   text = markdown(table, command)
   with open(os.path.join(repro.workdir, "table.md"), "w", encoding="utf-8") as f:

@@ -3,6 +3,7 @@ the middle, planning, merging, failures and verdicts."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -112,14 +113,15 @@ def test_a_failed_row_is_reported_and_the_table_still_builds(tmp_path):
 
 
 def test_merge_folds_in_seeds_finished_elsewhere(tmp_path):
-  other = {"rows": [{"name": "ce", "per_seed": {"1": {
-      "test": {"top1": 0.6, "many": 0.9, "medium": 0.5, "few": 0.2, "ece": 0.05},
-      "val_top1": 0.55, "from": "this workdir"}}}]}
+  other = {"table": "toy", "schedule": "smoke", "overrides": {},
+           "rows": [{"name": "ce", "per_seed": {"1": {
+               "test": {"top1": 0.6, "many": 0.9, "medium": 0.5, "few": 0.2, "ece": 0.05},
+               "val_top1": 0.55, "from": "this workdir"}}}]}
   with open(tmp_path / "other.json", "w") as f:
     json.dump(other, f)
   repro = runner.Reproduction(_toy_table(), str(tmp_path / "here"), [0, 1], "smoke", [],
                               only=["ce"])
-  os.makedirs(repro.workdir)
+  # The workdir does not exist yet: merging creates it.
   assert table_lib.merge(repro, str(tmp_path / "other.json")) == 1
   table = table_lib.collect(repro)
   ce = table["rows"][0]
@@ -151,3 +153,66 @@ def test_every_declared_table_resolves_its_rows(tmp_path, schedule):
     for row in t.rows:
       for dep in (row.builds_on, row.teacher):
         assert dep is None or any(r.name == dep for r in t.rows), (name, row.name, dep)
+
+
+def _fake_finished(repro, row, seed, change=None):
+  """A results.json for (row, seed) as this repro's config would write it, `change` applied."""
+  c = repro.config(repro.table.row(row), seed)
+  for key, value in (change or {}).items():
+    section, leaf = key.split(".")
+    c[section][leaf] = value
+  os.makedirs(repro.run_dir(row, seed))
+  with open(os.path.join(repro.run_dir(row, seed), "results.json"), "w") as f:
+    json.dump({"config": c.to_dict(), "selected_step": 1,
+               "test": {"top1": 0.5, "many": 0.5, "medium": 0.5, "few": 0.5, "ece": 0.1}}, f)
+
+
+def test_a_finished_run_of_another_schedule_is_not_reused(tmp_path):
+  smoke = runner.Reproduction(tables.load("digits_lt"), str(tmp_path), [0], "smoke",
+                              [("train.num_epochs", "2")], only=["ce"])
+  _fake_finished(smoke, "ce", 0)
+  assert smoke.finished("ce", 0) and smoke.jobs() == []  # the same command reuses it
+  other = runner.Reproduction(tables.load("digits_lt"), str(tmp_path), [0], "smoke",
+                              [("train.num_epochs", "3")], only=["ce"])
+  with pytest.raises(ValueError, match=r"ce/seed0 .* was run under another config "
+                     r"\(train\.num_epochs: 2 there, 3 here\), .*use a fresh --workdir"):
+    other.jobs()
+  full = runner.Reproduction(tables.load("digits_lt"), str(tmp_path), [0], "full", [],
+                             only=["ce"])
+  with pytest.raises(ValueError, match=r"was run under another config .*more\)\), so "
+                     r"this full-schedule table"):
+    table_lib.collect(full)  # --table-only cannot show it under the full label either
+
+
+def test_a_finished_run_with_another_stage_setting_is_not_reused(tmp_path):
+  """A stage's own section (not in the training fingerprint) is part of a run's identity."""
+  repro = runner.Reproduction(tables.load("digits_lt"), str(tmp_path), [0], "smoke", [],
+                              only=["tau_norm"])
+  _fake_finished(repro, "ce", 0)
+  _fake_finished(repro, "tau_norm", 0, {"decoupled.num_epochs": 7})
+  with pytest.raises(ValueError, match=r"tau_norm/seed0 .*decoupled\.num_epochs: 7 there"):
+    repro.jobs()
+
+
+@pytest.mark.parametrize("field,value,named", [
+    ("schedule", "full", "schedule 'full' there, 'smoke' here"),
+    ("table", "cifar10_lt", "table 'cifar10_lt' there, 'toy' here"),
+    ("overrides", {"train.num_epochs": "2"}, "overrides"),
+])
+def test_merge_refuses_another_table_run(tmp_path, field, value, named):
+  other = {"table": "toy", "schedule": "smoke", "overrides": {}, "rows": []}
+  other[field] = value
+  with open(tmp_path / "other.json", "w") as f:
+    json.dump(other, f)
+  repro = runner.Reproduction(_toy_table(), str(tmp_path / "here"), [0], "smoke", [],
+                              only=["ce"])
+  with pytest.raises(ValueError, match=re.escape(named)):
+    table_lib.merge(repro, str(tmp_path / "other.json"))
+  assert not os.path.exists(tmp_path / "here" / table_lib.MERGED)
+
+
+def test_table_only_into_a_new_workdir_writes_an_empty_table(tmp_path):
+  repro = runner.Reproduction(_toy_table(), str(tmp_path / "new"), [0], "smoke", [],
+                              only=["ce"])
+  table = table_lib.write(repro, "test")
+  assert table["rows"][0]["seeds_done"] == [] and (tmp_path / "new" / "table.md").exists()
