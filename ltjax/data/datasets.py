@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from typing import Any, Sequence
 
@@ -55,6 +56,19 @@ class DatasetSplits:
   def __post_init__(self):
     if not self.num_targets:
       self.num_targets = self.num_classes
+    self._content_hash = None
+
+  def content_hash(self) -> str:
+    """A hash of what the splits hold, computed once: every label and, for in-memory splits,
+    every pixel; for image folders each image's path (the files themselves are not read).
+    A checkpoint stores it, so a resume against other data (a same-sized copy) is refused."""
+    if self._content_hash is None:
+      digest = hashlib.sha256()
+      for name in ("train", "val", "test"):
+        digest.update(name.encode())
+        _hash_split(digest, getattr(self, name))
+      self._content_hash = digest.hexdigest()[:20]
+    return self._content_hash
 
   @property
   def class_counts(self) -> np.ndarray:
@@ -65,6 +79,20 @@ class DatasetSplits:
   def target_counts(self) -> np.ndarray:
     """(T,) training images of the target classes: the many/medium/few reference."""
     return self.class_counts[:self.num_targets]
+
+
+def _hash_split(digest, split) -> None:
+  if split is None:
+    digest.update(b"none")
+    return
+  digest.update(np.ascontiguousarray(np.asarray(split.labels, np.int64)).tobytes())
+  if hasattr(split, "images"):
+    digest.update(np.ascontiguousarray(split.images).tobytes())
+  elif hasattr(split, "paths"):
+    digest.update("\n".join(map(str, split.paths)).encode())
+  elif hasattr(split, "a") and hasattr(split, "b"):  # a concatenation of two splits
+    _hash_split(digest, split.a)
+    _hash_split(digest, split.b)
 
 
 def limit_per_class(split, limit: int):

@@ -210,7 +210,7 @@ class PopulationRun:
   def _position(self, step: int) -> dict[str, Any]:
     return {"step": int(step), "members": [m.name for m in self.members],
             "positions": {m.name: resume.data_position(step, s.sampler, m.config,
-                                                       self.splits.auxiliary)
+                                                       self.splits)
                           for m, s in zip(self.members, self.setups)},
             "diverged": self.diverged}
 
@@ -232,7 +232,7 @@ class PopulationRun:
     for m, s in zip(self.members, self.setups):
       saved = position["positions"][m.name]
       resume.check_position(saved, resume.data_position(saved["step"], s.sampler, m.config,
-                                                        self.splits.auxiliary), self.workdir)
+                                                        self.splits), self.workdir)
       changes |= {f"{m.name}: {k}": v
                   for k, v in resume.check_config(saved, m.config, self.workdir).items()}
     history = (resume.record_change(self.workdir, position["step"], changes) if changes

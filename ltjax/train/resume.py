@@ -23,8 +23,10 @@ _CHANGES_FILE = "config_changes.json"
 
 
 def data_position(step: int, sampler: samplers.IndexSampler, config,
-                  auxiliary: dict[str, Any] | None = None) -> dict[str, Any]:
-  """The JSON stored beside the state in every checkpoint."""
+                  splits=None) -> dict[str, Any]:
+  """The JSON stored beside the state in every checkpoint (with `splits`, a
+  `DatasetSplits`: what data it was trained on)."""
+  auxiliary = None if splits is None else splits.auxiliary
   epoch, batch = sampler.position(step)
   position = {"step": int(step), "epoch": epoch, "batch_in_epoch": batch,
               "steps_per_epoch": sampler.steps_per_epoch, "sampler": config.sampler,
@@ -32,6 +34,8 @@ def data_position(step: int, sampler: samplers.IndexSampler, config,
               "pool_size": int(sampler.pool_size),
               # what the checkpoint was trained under, checked when it is resumed
               "config": config_lib.result_fingerprint(config)}
+  if splits is not None:  # the data's content, not only its sizes
+    position["data_hash"] = splits.content_hash()
   if auxiliary:  # the checkpoint says what auxiliary data it was trained with
     position["aux_classes"] = auxiliary["num_classes"]
     position["aux_images_per_epoch"] = auxiliary["images_per_epoch"]
@@ -41,11 +45,19 @@ def data_position(step: int, sampler: samplers.IndexSampler, config,
 def check_position(saved: dict[str, Any], expected: dict[str, Any], workdir: str) -> None:
   """A checkpoint only resumes the same sample stream if the data setup is unchanged."""
   for key in ("steps_per_epoch", "sampler", "seed", "train_size", "pool_size",
-              "aux_classes", "aux_images_per_epoch"):
+              "aux_classes", "aux_images_per_epoch", "data_hash"):
     if key not in expected and key not in saved:
       continue
     if key == "pool_size" and key not in saved:
       continue  # written by ltjax before the per-epoch pool existed
+    if key == "data_hash" and key not in saved:
+      continue  # written by ltjax before checkpoints stored the data's hash
+    if key == "data_hash" and saved[key] != expected.get(key):
+      raise ValueError(
+          f"the checkpoint in {workdir} was trained on other data than this config loads "
+          f"(content hash {saved[key]} there, {expected.get(key)} here; same sizes or not): "
+          "resume it with its original dataset files (dataset.data_dir) or use a fresh "
+          "--workdir")
     if saved.get(key) != expected.get(key):
       raise ValueError(
           f"the checkpoint in {workdir} was written with {key}={saved.get(key)!r}, but this "

@@ -37,7 +37,7 @@ def restore_or_init(setup, ckpt, workdir):
   state, position = restored
   config = setup.config
   resume.check_position(position, resume.data_position(position["step"], setup.sampler, config,
-                                                       setup.splits.auxiliary), workdir)
+                                                       setup.splits), workdir)
   changes = resume.check_config(position, config, workdir)
   history = (resume.record_change(workdir, position["step"], changes) if changes
              else resume.change_history(workdir))
@@ -111,8 +111,7 @@ class SingleRun:
       log_validation(self.log, step, done_epochs, val)
       ckpt.save_if_best(step, state, val["top1"])
     if done_epochs % config.train.checkpoint_every_epochs == 0 or last:
-      ckpt.save(step, state, resume.data_position(step, setup.sampler, config,
-                                                  splits.auxiliary))
+      ckpt.save(step, state, resume.data_position(step, setup.sampler, config, splits))
       maybe_kill_during_save(config, step)
 
   def close_checkpoints(self) -> None:

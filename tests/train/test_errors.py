@@ -21,6 +21,7 @@ from ltjax.core import metrics
 from ltjax.runs import results as results_lib
 from tests.conftest import load_config
 from tests.conftest import REPO
+from tests.conftest import write_fake_cifar10
 
 
 def _no_data_config():
@@ -308,3 +309,15 @@ def test_a_divergence_before_any_checkpoint_says_so_and_nothing_else(tmp_path):
   message = str(info.value)
   assert "no checkpoint was written before it" in message, message
   assert "continue from that checkpoint" not in message and "is intact" not in message
+
+
+def test_a_resume_against_other_data_of_the_same_size_is_refused(tmp_path):
+  c = load_config("configs/cifar10_lt/ce.py")
+  c.dataset.data_dir = write_fake_cifar10(str(tmp_path / "a"), seed=0)
+  train.train_and_evaluate(c, str(tmp_path / "run"))
+  c.dataset.data_dir = write_fake_cifar10(str(tmp_path / "b"), seed=1)  # same sizes
+  with pytest.raises(ValueError, match=r"was trained on other data than this config loads "
+                     r"\(content hash \w+ there, \w+ here; same sizes or not\)"):
+    train.train_and_evaluate(c, str(tmp_path / "run"))
+  c.dataset.data_dir = str(tmp_path / "a")  # its own data: accepted (a finished run re-evaluates)
+  assert train.train_and_evaluate(c, str(tmp_path / "run"))["test"]["top1"] is not None
