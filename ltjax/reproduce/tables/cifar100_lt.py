@@ -54,6 +54,9 @@ IF100 = Table(
         "ride_e3": Published(48.0, "RIDE paper (with distillation and routing)"),
         "ride_router": Published(48.6, _ZOO, many=67.0, medium=49.9, few=25.7),
         "ride_teacher_e6": Published(50.2, _ZOO, many=69.3, medium=52.1, few=25.8),
+        # MODEL_ZOO.md's "RIDE + Distill, 4 experts" row. shared/docs/protocol.md lists
+        # 69.3 / 49.3 / 26.0 for it, which is not in the zoo (69.3 is the 6-expert teacher's
+        # many); the zoo is the source.
         "ride_e4_distill": Published(49.4, _ZOO, many=67.7, medium=51.3, few=25.7)}),
     short=(("train.num_epochs", 20), ("optimizer.decay_epochs", (16, 18)),
            ("loss.drw_epoch", 16), ("optimizer.warmup_epochs", 1)))

@@ -1,5 +1,10 @@
 """CIFAR-10-LT, ResNet-32, 200 epochs, at imbalance factor 100 / 50 / 10 (protocol.md's
-published numbers with their sources; RIDE, NCM and DLSA were never published on it)."""
+published numbers with their sources; RIDE, NCM and DLSA were never published on it).
+
+One rule picks each cell's reference: the exact number of the method's own paper (or of
+LDAM-DRW's Table 2 quoting it) where protocol.md gives one; otherwise, or where the paper's
+figure is only approximate (LDAM-DRW at IF 50, "~81.0"), the BagofTricks-LT re-run, a single
+codebase for every method."""
 
 from ltjax.reproduce.spec import Published
 from ltjax.reproduce.spec import Row
