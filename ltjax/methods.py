@@ -1,8 +1,8 @@
 """The method rooms installed with ltjax: importing this module registers their records.
 
-The command-line entry points (`ltjax.main`, `ltjax.reproduce`, `ltjax.report`) and the tests
-import it; the framework (config, data, models, losses, train, runs, core) never does, it only
-reads `ltjax.core.plugins.records()`. In a notebook, `import ltjax.methods` before building a
+The command-line entry points (`ltjax.main`, `ltjax.reproduce`, `ltjax.dlsa.feature_report`)
+and the tests import it; the framework (config, data, models, losses, train, runs, core)
+never does, it only reads `ltjax.core.plugins.records()`. In a notebook, `import ltjax.methods` before building a
 config. A room of your own registers its record the same way (`plugins.register(RECORD)`).
 """
 

@@ -4,9 +4,9 @@ The framework (config, data, models, losses, train, runs, core) never imports a 
 Each room (`ltjax/ride`, `ltjax/granularity`, `ltjax/decoupled`, `ltjax/dlsa`, or a user's own
 package) describes itself with one `MethodRecord` and `register`s it; `ltjax.methods` lists
 the rooms installed with ltjax and is imported by the entry points (`ltjax.main`,
-`ltjax.reproduce`, `ltjax.report`) and the tests. The framework then iterates the records:
-config defaults and validation, the resume fingerprint, population sharing rules, the stage
-list, the objectives, stage-2 entries and the training-time hooks.
+`ltjax.reproduce`, `ltjax.dlsa.feature_report`) and the tests. The framework then iterates
+the records: config defaults and validation, the resume fingerprint, population sharing
+rules, the stage list, the objectives, stage-2 entries and the training-time hooks.
 
     from ltjax.core import plugins
     plugins.register(plugins.MethodRecord(name="mine", objectives={"mine": ...}))
