@@ -8,7 +8,6 @@ import dataclasses
 import jax
 
 from ltjax import losses
-from ltjax import models
 from ltjax.core import plugins
 from ltjax.ride import distill
 
@@ -116,8 +115,3 @@ def with_distillation(objective, config, num_experts: int):
     return loss * times
 
   return total
-
-
-def num_experts(model_config) -> int:
-  """The experts of `model.name` (1 for a one-head model)."""
-  return model_config.num_experts if models.is_multi_expert(model_config.name) else 1
