@@ -45,16 +45,28 @@ class Progress:
     self.total = total_steps
     self.last_step, self.last_time = start_step, time.time()
 
+  def compiled(self, step: int) -> None:
+    """Restarts the clock once the first dispatch (which compiles the step) has returned, so
+    the steps/s of the log count training only."""
+    if step > self.last_step:
+      self.last_step, self.last_time = step, time.time()
+
   def rate(self, step: int) -> float:
-    """Steps/s since the previous call (the first interval includes compilation)."""
+    """Steps/s since the previous call (since compilation ended, for the first); NaN for a
+    step at or before the clock's start."""
+    if step <= self.last_step:
+      return float("nan")
     now = time.time()
     rate = (step - self.last_step) / max(now - self.last_time, 1e-9)
     self.last_step, self.last_time = step, now
     return rate
 
   def line(self, step: int, rate: float, m: dict[str, float]) -> str:
-    eta = (self.total - step) / max(rate, 1e-9)
-    return (f"step {step}/{self.total} | {rate:.1f} steps/s | ETA {eta / 60:.1f} min | "
+    if np.isfinite(rate):
+      speed = f"{rate:.1f} steps/s | ETA {(self.total - step) / max(rate, 1e-9) / 60:.1f} min"
+    else:
+      speed = "compiled"
+    return (f"step {step}/{self.total} | {speed} | "
             f"loss {m['loss']:.4f} | acc {100 * m['accuracy']:.1f}% | lr {m['learning_rate']:.4g}")
 
 

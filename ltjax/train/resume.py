@@ -104,3 +104,27 @@ def record_change(workdir: str, step: int, changes: dict[str, Any]) -> list:
     results_lib.write_json_atomically(os.path.join(workdir, _CHANGES_FILE),
                                       {"history": history})
   return history
+
+
+def finished_results(config, workdir: str) -> dict[str, Any] | None:
+  """results.json of a finished run of this same experiment in `workdir`, else None: its
+  identity (`config.run_identity`) and data directory equal, and its feature cache written when
+  this config asks for one. None sends the caller down the resume path, whose checks refuse a
+  changed config or other data, or which completes a missing cache."""
+  path = os.path.join(workdir, "results.json")
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path, encoding="utf-8") as f:
+      saved = json.load(f)
+  except ValueError:
+    return None  # damaged: the resume path rewrites it
+  old = saved.get("config") or {}
+  if config_lib.run_identity(old) != config_lib.run_identity(config):
+    return None
+  if (old.get("dataset") or {}).get("data_dir") != config.dataset.data_dir:
+    return None
+  if config.train.cache_features and not os.path.exists(
+      os.path.join(workdir, "features", "meta.json")):
+    return None
+  return saved

@@ -27,6 +27,7 @@ from ltjax.runs import results as results_lib
 from ltjax.train import members as members_lib
 from ltjax.train import monitor
 from ltjax.train import population
+from ltjax.train import resume
 from ltjax.train import setup as setup_lib
 from ltjax.train import single_run
 
@@ -61,6 +62,8 @@ def _loop(run, state, start_step: int, host_stream):
   step = start_step
   while step < run.total_steps:
     state, step_metrics, count = _dispatch(run, state, step, host_stream)
+    if step == start_step:
+      progress.compiled(step + count)  # the first dispatch compiled the step
     for entry in pending:
       run.log_step(*entry, progress)
     pending = [(step + i + 1, step_metrics, i if count > 1 else None) for i in range(count)
@@ -94,6 +97,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   os.makedirs(workdir, exist_ok=True)
   setup_lib.check_before_data(config)  # e.g. a missing teacher is found before the data
   is_population = members is not None or members_lib.is_population(config)
+  done = None if is_population else resume.finished_results(config, workdir)
+  if done is not None:
+    if jax.process_index() == 0:
+      print(f"{workdir} holds this run, finished (selected step {done.get('selected_step')}): "
+            "nothing to train. Its results:\n" + results_lib.format_table(
+                {k: done[k] for k in ("val", "test") if k in done}), flush=True)
+    return done
   if is_population:
     if members is None:
       members = members_lib.expand(config)  # a bad sweep fails before the data is loaded

@@ -293,3 +293,35 @@ def test_device_data_and_scanned_steps_train_exactly_like_the_host_pipeline(tmp_
 def test_scanned_dispatch_needs_device_data(tmp_path):
   with pytest.raises(ValueError, match="steps_per_dispatch"):
     _params_after(tmp_path, "bad", data_on_device="off", steps_per_dispatch=2)
+
+
+def test_rerunning_a_finished_run_says_so_and_prints_its_results(tmp_path, capsys):
+  c = load_config("configs/digits_lt/ce.py")
+  first = train.train_and_evaluate(c, str(tmp_path))
+  capsys.readouterr()
+  mtime = os.path.getmtime(tmp_path / "results.json")
+  again = train.train_and_evaluate(c, str(tmp_path))
+  out = capsys.readouterr().out
+  assert "holds this run, finished" in out and "nothing to train" in out and "test " in out
+  assert again["test"]["top1"] == first["test"]["top1"]
+  assert os.path.getmtime(tmp_path / "results.json") == mtime  # nothing re-evaluated
+  # A missing feature cache is completed by the resume path (the advice of stage 2's errors).
+  for f in os.listdir(tmp_path / "features"):
+    os.remove(tmp_path / "features" / f)
+  train.train_and_evaluate(c, str(tmp_path))
+  assert (tmp_path / "features" / "meta.json").exists()
+  # Another experiment in the same workdir is still refused, naming the key.
+  c.optimizer.learning_rate = 0.5
+  with pytest.raises(ValueError, match=r"optimizer\.learning_rate"):
+    train.train_and_evaluate(c, str(tmp_path))
+
+
+def test_progress_steps_per_second_start_after_compilation(monkeypatch):
+  clock = iter([0.0, 30.0, 31.0])  # construction; the first dispatch returns (compiled); a log
+  monkeypatch.setattr(train.monitor.time, "time", lambda: next(clock))
+  progress = train.monitor.Progress(0, 100)
+  progress.compiled(1)
+  assert np.isnan(progress.rate(1))  # the step that compiled has no rate
+  assert progress.rate(11) == pytest.approx(10.0)  # 10 steps in 1 s, not 11 in 31 s
+  line = progress.line(1, float("nan"), {"loss": 1.0, "accuracy": 0.5, "learning_rate": 0.1})
+  assert "compiled" in line and "ETA" not in line
