@@ -20,6 +20,9 @@ def test_corrupt_checkpoint_is_reported_with_the_fix(tmp_path):
         f.write(b"not a checkpoint")
       damaged += 1
   assert damaged
+  # Unfinished, so the next command resumes (a finished run is not resumed: it reports its
+  # results, which need no checkpoint).
+  os.remove(tmp_path / "results.json")
   with pytest.raises(checkpoint.CorruptCheckpointError, match="delete that step directory"):
     train.train_and_evaluate(c, str(tmp_path))
 
