@@ -823,6 +823,13 @@ def main():
   args.unroll = {"auto": None, "yes": True, "no": False}[args.unroll]
   import ltjax  # noqa: F401  (sets the XLA CPU defaults before JAX starts)
   import ltjax.methods  # pylint: disable=g-import-not-at-top,unused-import  (the method rooms)
+  from ltjax.core import cli  # pylint: disable=g-import-not-at-top
+  with cli.user_errors_as_one_sentence("experiments/bench.py"):
+    run(args)
+
+
+def run(args):
+  """The commands `args.command` names, then the summary against the goals."""
   print(machine_line())
   print(f"command: python experiments/bench.py {' '.join(sys.argv[1:])}")
   train_rows, input_rows = [], []

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging as logging_std
 import os
-import sys
 
 from absl import app
 from absl import flags
@@ -20,16 +19,15 @@ from absl import logging
 from ml_collections import config_flags
 
 import ltjax.methods  # pylint: disable=unused-import  (registers the installed method rooms)
-from ltjax.core import checkpoint
+from ltjax.core import cli
 from ltjax.core import plugins
 from ltjax.core import sharding
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Path to a config file (optionally `path.py:arg`).", lock_config=True)
-# Errors that ltjax raises for bad input (a config value, a file, a diverged run): the CLI
-# prints their message alone. Anything else keeps its traceback.
-USER_ERRORS = (ValueError, FileNotFoundError, PermissionError, FloatingPointError,
-               checkpoint.CorruptCheckpointError)
+# Kept public name: the errors reported as their one sentence (`ltjax.core.cli`).
+USER_ERRORS = cli.USER_ERRORS
+_PROG = "ltjax"
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and results.")
 flags.mark_flags_as_required(["config", "workdir"])
 
@@ -59,24 +57,17 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.INFO)
   logging.get_absl_handler().addFilter(QuietLibraries())
-  config = _CONFIG.value
+  config = cli.config_value(_CONFIG, _PROG)
   stages = stage_loaders()
   if config.stage not in stages:
-    raise app.UsageError(f"config.stage={config.stage!r} is not a stage; choose one of "
-                         f"{list(stages)} (--config.stage=train)")
+    cli.fail(_PROG, f"config.stage={config.stage!r} is not a stage; choose one of "
+             f"{list(stages)} (--config.stage=train)")
   sharding.maybe_initialize_distributed()  # before any other JAX call
   import jax  # pylint: disable=g-import-not-at-top
   logging.info("JAX %s, process %d/%d, devices: %s", jax.__version__, jax.process_index(),
                jax.process_count(), jax.devices())
-  try:
+  with cli.user_errors_as_one_sentence(_PROG):
     stages[config.stage]()(config, _WORKDIR.value)
-  except USER_ERRORS as e:
-    if os.environ.get("LTJAX_TRACEBACK"):
-      raise
-    # A bad input is reported as its one sentence (which names the input and the fix).
-    print(f"ltjax: error: {type(e).__name__}: {e}\n(set LTJAX_TRACEBACK=1 for the traceback)",
-          file=sys.stderr, flush=True)
-    sys.exit(1)
 
 
 def _train_stage():
@@ -92,7 +83,7 @@ def stage_loaders() -> dict:
 
 
 def run():
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags(_PROG))
 
 
 if __name__ == "__main__":

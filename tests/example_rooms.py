@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from ltjax import config as config_lib
 from ltjax import losses
 from ltjax.core import metrics
 from ltjax.core import plugins
+from ltjax.core import rules
 from ltjax.runs import feature_cache
 from ltjax.runs import results as results_lib
 
@@ -36,21 +35,16 @@ from ltjax.runs import results as results_lib
 class PolySpec:
   """`config.poly`: epsilon of Poly-1 (0 = cross-entropy)."""
 
-  epsilon: float = 1.0
+  epsilon: float = rules.field(1.0, rules.Number(lo=-1))
 
   @classmethod
   def from_config(cls, section) -> "PolySpec":
     return cls(epsilon=section.epsilon)
 
 
-def _poly_section() -> ml_collections.ConfigDict:
-  return ml_collections.ConfigDict({"epsilon": PolySpec.epsilon})
-
-
-def _poly_validate(config) -> None:
-  eps = config.poly.epsilon
-  if not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps < -1:
-    raise ValueError(f"config.poly.epsilon must be a finite number >= -1, got {eps!r}")
+def _poly_section() -> dict:
+  # Each key with its default and its rule (config.validate checks it, before any data loads).
+  return rules.keys_of(PolySpec)
 
 
 def poly1_objective(spec: PolySpec, ctx: losses.ObjectiveContext):
@@ -68,25 +62,27 @@ def poly1_objective(spec: PolySpec, ctx: losses.ObjectiveContext):
 
 POLY = plugins.MethodRecord(
     name="poly",
-    sections=(plugins.Section("poly", _poly_section, _poly_validate),),
+    sections=(plugins.Section("poly", _poly_section),),
     objectives={"poly1": losses.Objective(poly1_objective, spec=PolySpec, spec_section="poly")},
 )
 
 
 # --- CALIBRATE: a new stage ------------------------------------------------------------------
-def _calibrate_section() -> ml_collections.ConfigDict:
-  c = ml_collections.ConfigDict()
-  c.stage1_workdir = ""  # a finished run with a feature cache (train.cache_features=True)
-  c.temperatures = tuple(round(0.25 * i, 2) for i in range(1, 25))  # searched on val NLL
-  return c
+def _calibrate_section() -> dict:
+  return {
+      # A finished run with a feature cache (train.cache_features=True).
+      "stage1_workdir": rules.Key("", rules.Text()),
+      # Searched on val NLL.
+      "temperatures": rules.Key(tuple(round(0.25 * i, 2) for i in range(1, 25)),
+                                rules.Items(rules.POSITIVE, min_len=1)),
+  }
 
 
 def _calibrate_validate(config) -> None:
+  """A relation: the stage needs its input run."""
   if config.stage == "calibrate" and not config.calibrate.stage1_workdir:
     raise ValueError("config.stage='calibrate' needs config.calibrate.stage1_workdir: the "
                      "workdir of a finished run")
-  if any(t <= 0 for t in config.calibrate.temperatures) or not config.calibrate.temperatures:
-    raise ValueError("config.calibrate.temperatures must be positive numbers")
 
 
 def _nll(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -126,16 +122,12 @@ CALIBRATE = plugins.MethodRecord(
 
 
 # --- SIMILARITY: acts during training --------------------------------------------------------
-def _simreg_section() -> ml_collections.ConfigDict:
-  c = ml_collections.ConfigDict()
-  c.weight = 0.0  # 0 = off
-  c.temperature = 0.1  # softmax temperature over the class means' cosine similarities
-  return c
-
-
-def _simreg_validate(config) -> None:
-  if config.simreg.weight < 0 or config.simreg.temperature <= 0:
-    raise ValueError("config.simreg.weight must be >= 0 and config.simreg.temperature > 0")
+def _simreg_section() -> dict:
+  return {
+      "weight": rules.Key(0.0, rules.NON_NEGATIVE),  # 0 = off
+      # Softmax temperature over the class means' cosine similarities.
+      "temperature": rules.Key(0.1, rules.POSITIVE),
+  }
 
 
 def similarity_table(images: np.ndarray, labels: np.ndarray, num_classes: int,
@@ -186,7 +178,7 @@ def _with_similarity(objective, config, num_experts):
 
 SIMILARITY = plugins.MethodRecord(
     name="simreg",
-    sections=(plugins.Section("simreg", _simreg_section, _simreg_validate, shared=True),),
+    sections=(plugins.Section("simreg", _simreg_section, shared=True),),
     hooks=plugins.TrainingHooks(add_data=_attach_similarity, step_inputs=_similarity_input,
                                 wrap_objective=_with_similarity),
 )

@@ -7,6 +7,7 @@ The shared sections are defined here; each method room adds its own through its 
 
 from ltjax.config.defaults import DATASETS
 from ltjax.config.defaults import default_config
+from ltjax.config.defaults import key_rules
 from ltjax.config.defaults import SOURCES
 from ltjax.config.fingerprint import fingerprint_changes
 from ltjax.config.fingerprint import NON_RESULT_KEYS
@@ -20,5 +21,5 @@ from ltjax.config.validation import validate
 from ltjax.data.paths import data_dir
 
 __all__ = ["DATASETS", "SOURCES", "NON_RESULT_KEYS", "cifar_lt_recipe", "config_arg",
-           "data_dir", "default_config", "fingerprint_changes", "result_fingerprint",
+           "data_dir", "default_config", "fingerprint_changes", "key_rules", "result_fingerprint",
            "run_identity", "shrink_for_smoke", "validate"]

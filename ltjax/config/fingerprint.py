@@ -18,7 +18,8 @@ NON_RESULT_KEYS = (
     "train.checkpoint_every_epochs", "train.keep_checkpoints", "train.cache_features",
     "train.data_on_device", "train.device_data_max_megabytes", "train.steps_per_dispatch",
     "train.loader_workers", "train.allow_config_change", "debug.kill_at_step",
-    "debug.kill_during_save_at_step", "population.execution", "population.member_devices",
+    "debug.kill_during_save_at_step", "debug.smoke", "population.execution",
+    "population.member_devices",
 )
 
 

@@ -28,6 +28,7 @@ def config_arg(c: ml_collections.ConfigDict, arg: str | None,
 
 def shrink_for_smoke(c: ml_collections.ConfigDict, model_name: str) -> ml_collections.ConfigDict:
   """Shrinks a config so the whole run takes seconds on CPU (same code paths, tiny sizes)."""
+  c.debug.smoke = True
   c.model.name = model_name
   c.train.num_epochs = 2
   c.train.steps_per_epoch_limit = 3

@@ -27,8 +27,10 @@ class Section:
 
   Attributes:
     name: the section's key (e.g. "aux").
-    defaults: () -> ml_collections.ConfigDict with every key and its default.
-    validate: optional (full config) -> None raising ValueError that names the key and fix.
+    defaults: () -> {key: ltjax.core.rules.Key(default, rule)} (a nested dict is a
+      subsection): every key with its default and its rule, which `config.validate` checks.
+    validate: optional (full config) -> None raising ValueError that names the keys and the
+      fix for a bad combination of keys (each key's own rule is checked before).
     stage_only: the training stage never reads it (a later stage's settings): it is not part
       of a training run's resume fingerprint.
     shared: the members of a population must agree on it (it defines the data or the

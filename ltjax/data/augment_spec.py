@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from ltjax.core import rules
+
 
 @dataclasses.dataclass(frozen=True)
 class AugmentSpec:
@@ -28,18 +30,19 @@ class AugmentSpec:
       softmax-family losses take.
   """
 
-  kind: str = "pad_crop_flip"
-  crop_padding: int = 4
-  flip: bool = True
-  image_size: int = 224
-  rotation_degrees: float = 0.0
-  randaugment_ops: int = 0
-  randaugment_magnitude: float = 9.0
-  randaugment_magnitude_std: float = 0.5
-  mixup_alpha: float = 0.0
-  cutmix_alpha: float = 0.0
-  cutmix_switch_prob: float = 0.5
-  label_smoothing: float = 0.0
+  kind: str = rules.field("pad_crop_flip", rules.Choice(("pad_crop_flip",
+                                                         "random_resized_crop")))
+  crop_padding: int = rules.field(4, rules.NON_NEGATIVE_INT)
+  flip: bool = rules.field(True, rules.Flag())
+  image_size: int = rules.field(224, rules.COUNT)
+  rotation_degrees: float = rules.field(0.0, rules.Number(lo=0, hi=180))
+  randaugment_ops: int = rules.field(0, rules.NON_NEGATIVE_INT)
+  randaugment_magnitude: float = rules.field(9.0, rules.Number(lo=0, hi=10))  # timm's levels
+  randaugment_magnitude_std: float = rules.field(0.5, rules.NON_NEGATIVE)
+  mixup_alpha: float = rules.field(0.0, rules.NON_NEGATIVE)
+  cutmix_alpha: float = rules.field(0.0, rules.NON_NEGATIVE)
+  cutmix_switch_prob: float = rules.field(0.5, rules.UNIT)
+  label_smoothing: float = rules.field(0.0, rules.UNIT_OPEN)
 
   @classmethod
   def config_keys(cls) -> dict[str, Any]:

@@ -21,10 +21,12 @@ from ml_collections import config_flags
 import numpy as np
 
 import ltjax.methods  # pylint: disable=unused-import  (registers the installed method rooms)
+from ltjax.core import cli
 from ltjax.dlsa import features as features_lib
 from ltjax.dlsa import stage
 from ltjax.runs import results as results_lib
 
+_PROG = "ltjax.dlsa.feature_report"
 _CONFIG = config_flags.DEFINE_config_file("config", None, "a DLSA config file",
                                           lock_config=True)
 _FEATURES = flags.DEFINE_multi_string("features", [], "feature cache / folder (repeatable)")
@@ -90,7 +92,6 @@ def write_report(config, paths: list[str], out: str) -> str:
     for path in paths:
       features_lib.load(path, val_holdout_fraction=config.dlsa.val_holdout_fraction,
                         seed=config.seed)
-  os.makedirs(out, exist_ok=True)
   summary = ["| features | DLSA top-1 | control top-1 | stage-1 top-1 | gain over control | "
              "gain over stage-1 |", "|---|---|---|---|---|---|"]
   for i, path in enumerate(paths):
@@ -98,6 +99,7 @@ def write_report(config, paths: list[str], out: str) -> str:
     for key in ("_test_route", "_test_logits", "_test_labels"):
       result.pop(key)
     name = f"{i}_{os.path.basename(os.path.normpath(path))}"
+    os.makedirs(out, exist_ok=True)  # only once a result exists: a bad input writes nothing
     # Strict JSON: a non-finite number becomes null with its reason under "null_reasons".
     results_lib.write_json_atomically(os.path.join(out, f"{name}.json"), result)
     plot(result, os.path.join(out, f"{name}.png"))
@@ -121,9 +123,10 @@ def main(argv):
   del argv
   if not _FEATURES.value:
     raise app.UsageError("give at least one --features")
-  print(write_report(_CONFIG.value, _FEATURES.value, _OUT.value))
+  with cli.user_errors_as_one_sentence(_PROG):
+    print(write_report(cli.config_value(_CONFIG, _PROG), _FEATURES.value, _OUT.value))
 
 
 if __name__ == "__main__":
   flags.mark_flags_as_required(["config", "out"])
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags(_PROG))

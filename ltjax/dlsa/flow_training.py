@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ltjax.core import rules
 from ltjax.core import sharding
 from ltjax.dlsa import mixture
 from ltjax.models import flows
@@ -40,41 +41,35 @@ REFERENCE_NUM_CLASSES = 1000
 @dataclasses.dataclass(frozen=True)
 class FlowConfig:
   """Hyper-parameters of one stage's flow (defaults: the reference's ImageNet-LT config)."""
-  kind: str = "maf"
-  num_blocks: int = 2
-  hidden: int | None = None
-  num_clusters: int = 500
-  center_std: float = 0.05
-  batch_size: int = 1024
-  num_epochs: int = 50
-  learning_rate: float = 0.2
-  lambda_lh: float = 2.0
-  lambda_pur: float = 0.02
-  lambda_bal: float = 1.0
-  weight_q: float = 2.0
-  ema_momentum: float = 0.7
+  kind: str = rules.field("maf", rules.Choice(("maf", "coupling")))
+  num_blocks: int = rules.field(2, rules.COUNT)
+  hidden: int | None = rules.field(None, rules.Optional(rules.COUNT))  # None: the feature dim
+  num_clusters: int = rules.field(500, rules.COUNT)
+  center_std: float = rules.field(0.05, rules.POSITIVE)
+  batch_size: int = rules.field(1024, rules.COUNT)
+  num_epochs: int = rules.field(50, rules.COUNT)
+  learning_rate: float = rules.field(0.2, rules.POSITIVE)
+  lambda_lh: float = rules.field(2.0, rules.NON_NEGATIVE)
+  lambda_pur: float = rules.field(0.02, rules.NON_NEGATIVE)
+  lambda_bal: float = rules.field(1.0, rules.NON_NEGATIVE)
+  weight_q: float = rules.field(2.0, rules.NON_NEGATIVE)
+  ema_momentum: float = rules.field(0.7, rules.UNIT_OPEN)
   # Multiply the NLL weights by C / 1000 so their mean per anchor matches the reference's
   # ImageNet-LT scale whatever the number of classes (weights sum to 1 over classes, so on a
   # 10-class problem each anchor otherwise weighs 100x more than on ImageNet-LT).
-  nll_class_scaling: bool = False
-  nan_policy: str = "rollback"
+  nll_class_scaling: bool = rules.field(False, rules.Flag())
+  nan_policy: str = rules.field("rollback", rules.Choice(("rollback", "skip")))
   # "keep": an epoch is N pairs, the last batch partial (the reference's DataLoader, which
   # also moves the BN statistics on that small batch); "drop": N // batch full batches.
-  last_batch: str = "keep"
-  min_purity: float = 0.7
-  min_size: int = 10
-  max_cluster_fraction: float = 5000 / 115846
-  eval_chunk: int = 4096
+  last_batch: str = rules.field("keep", rules.Choice(("keep", "drop")))
+  min_purity: float = rules.field(0.7, rules.UNIT)
+  min_size: int = rules.field(10, rules.COUNT)
+  max_cluster_fraction: float = rules.field(5000 / 115846,
+                                            rules.Number(lo=0, hi=1, lo_open=True))
+  eval_chunk: int = rules.field(4096, rules.COUNT)
 
   def __post_init__(self):
-    if self.nan_policy not in ("rollback", "skip"):
-      raise ValueError(f"config.dlsa.flow.nan_policy={self.nan_policy!r}; choose 'rollback' "
-                       "or 'skip'")
-    if self.kind not in ("maf", "coupling"):
-      raise ValueError(f"config.dlsa.flow.kind={self.kind!r}; choose 'maf' or 'coupling'")
-    if self.last_batch not in ("keep", "drop"):
-      raise ValueError(f"config.dlsa.flow.last_batch={self.last_batch!r}; choose 'keep' or "
-                       "'drop'")
+    rules.check_fields(self, "dlsa.flow")
 
 
 @flax.struct.dataclass

@@ -32,6 +32,7 @@ from absl import logging
 import numpy as np
 
 from ltjax.core import metrics
+from ltjax.core import rules
 from ltjax.dlsa import classifiers
 from ltjax.dlsa import flow_training
 from ltjax.dlsa import mixture
@@ -42,34 +43,28 @@ from ltjax.runs import feature_cache
 class DLSAConfig:
   """Pipeline options (defaults: the reference's ImageNet-LT CE config, max_depth 1)."""
   flow: flow_training.FlowConfig = flow_training.FlowConfig()
-  max_depth: int = 1
-  proportion: float = 0.3
-  cac_input: str = "x"  # "x": the reference code (z := x); "u": the paper's figure
-  head: str = "linear"  # or "cosine"
-  head_loss: str = "bsm"  # or "ce"
-  head_sampler: str = "instance"  # or "class_balanced"
-  head_epochs: int = 150
-  head_batch_size: int = 128
-  head_learning_rate: float = 1e-2
-  head_eval_every: int = 5
-  head_last_batch: str = "keep"  # "keep" the partial last batch (the reference) or "drop" it
-  cosine_scale: float = 16.0
-  absent_classes: str = "mask"
-  regular_prior: str = "full"
-  select_on: str = "val"  # "test" reproduces the reference's selection (never for claims)
-  min_stage_samples: int = 16
+  max_depth: int = rules.field(1, rules.COUNT)
+  proportion: float = rules.field(0.3, rules.Number(lo=0, hi=1, lo_open=True))
+  # "x": the reference code (z := x); "u": the paper's figure
+  cac_input: str = rules.field("x", rules.Choice(("x", "u")))
+  head: str = rules.field("linear", rules.Choice(("linear", "cosine")))
+  head_loss: str = rules.field("bsm", rules.Choice(("bsm", "ce")))
+  head_sampler: str = rules.field("instance", rules.Choice(("instance", "class_balanced")))
+  head_epochs: int = rules.field(150, rules.COUNT)
+  head_batch_size: int = rules.field(128, rules.COUNT)
+  head_learning_rate: float = rules.field(1e-2, rules.POSITIVE)
+  head_eval_every: int = rules.field(5, rules.COUNT)
+  # "keep" the partial last batch (the reference) or "drop" it
+  head_last_batch: str = rules.field("keep", rules.Choice(("keep", "drop")))
+  cosine_scale: float = rules.field(16.0, rules.POSITIVE)
+  absent_classes: str = rules.field("mask", rules.Choice(("mask", "reference")))
+  regular_prior: str = rules.field("full", rules.Choice(("full", "subset")))
+  # "test" reproduces the reference's selection (never for claims)
+  select_on: str = rules.field("val", rules.Choice(("val", "test")))
+  min_stage_samples: int = rules.field(16, rules.COUNT)
 
   def __post_init__(self):
-    choices = {"cac_input": ("x", "u"), "head": ("linear", "cosine"),
-               "head_loss": ("bsm", "ce"), "head_sampler": ("instance", "class_balanced"),
-               "absent_classes": ("mask", "reference"), "regular_prior": ("full", "subset"),
-               "select_on": ("val", "test"), "head_last_batch": ("keep", "drop")}
-    for key, allowed in choices.items():
-      if getattr(self, key) not in allowed:
-        raise ValueError(f"config.dlsa.{key}={getattr(self, key)!r}; choose one of "
-                         f"{list(allowed)}")
-    if self.max_depth < 1:
-      raise ValueError(f"config.dlsa.max_depth must be >= 1, got {self.max_depth}")
+    rules.check_fields(self, "dlsa")
 
 
 def _log_prior(counts: np.ndarray, loss: str, absent: str) -> np.ndarray:

@@ -12,7 +12,7 @@ def _stage():
 
 RECORD = plugins.MethodRecord(
     name="dlsa",
-    sections=(plugins.Section("dlsa", config.section, config.validate, stage_only=True),),
+    sections=(plugins.Section("dlsa", config.section, stage_only=True),),
     stages={"dlsa": _stage},
     run_inputs=(plugins.RunInput("builds_on", "dlsa.features", stage="dlsa"),),
 )

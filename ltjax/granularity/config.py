@@ -1,61 +1,77 @@
-"""`config.aux`: category extrapolation's section of the config, with its defaults."""
+"""`config.aux`: category extrapolation's section of the config, with its defaults and rules."""
 
 from __future__ import annotations
 
 import ml_collections
 
-from ltjax.config import checks
+from ltjax.core import rules
+from ltjax.core.rules import Key
+
+SOURCES = ("", "arrays", "image_folder", "dataset_classes")
+# Cosine similarities.
+_COSINE = rules.Number(lo=-1, hi=1)
 
 
-def section() -> ml_collections.ConfigDict:
+def section() -> dict:
   """The `aux` section (off while `source` is "")."""
-  c = ml_collections.ConfigDict()
-  # Auxiliary neighbour classes (category extrapolation, ltjax.granularity): off when source
-  # is "". Needs loss.name = "neighbor_silencing". See ltjax/granularity/auxiliary.py.
-  c.source = ""  # "" | "arrays" | "image_folder" | "dataset_classes"
-  c.path = ""  # .npz (arrays) or a `path label` list file (image_folder), under data_dir
-  c.names_file = ""  # image_folder: auxiliary class names, one per line, in label order
-  c.classes = ()  # dataset_classes: names of the dataset's classes that become auxiliary
-  c.parents_file = ""  # JSON {aux name: [target names]}; empty = mine from the names
-  c.mining_k = 8  # mine_neighbors: at most k auxiliary neighbours per target (official 8)
-  c.min_similarity = 0.5  # cosine of MiniLM name embeddings (ltjax.granularity.mining)
-  # "minilm": the class names' text embeddings (the `mining` extra); "pixel_prototypes": the
-  # classes' mean images (for names without meaning, e.g. digits)
-  c.mining_embedder = "minilm"
-  c.shuffle_parents = False  # control: targets' neighbour rows permuted (a derangement)
-  c.shuffle_seed = 0
-  c.cap = 50  # images per auxiliary class and epoch, redrawn every epoch
-  c.cap_replace = False  # draw the cap with replacement (the official iNaturalist code)
-  c.limit_per_class = 0  # keep only the first n images of each auxiliary class (0 = all)
-  c.silencing = "neighbors_and_aux"  # "none" | "neighbors" | "neighbors_and_aux"
-  # Image-level filter (ltjax.granularity.filtering): keep an auxiliary image when its cosine
-  # similarity to a parent's prototype lies in [filter_low, filter_high]. Features from a
-  # finished run's model (filter_workdir) or a user's .npz (filter_features); off when both
-  # are empty. Defaults: the paper's DINOv2 thresholds (secondary sources).
-  c.filter_workdir = ""
-  c.filter_features = ""
-  c.filter_low = 0.7
-  c.filter_high = 0.98
-  return c
+  return {
+      # Auxiliary neighbour classes (category extrapolation, ltjax.granularity): off when
+      # source is "". Needs loss.name = "neighbor_silencing". See
+      # ltjax/granularity/auxiliary.py.
+      "source": Key("", rules.Choice(SOURCES)),
+      # .npz (arrays) or a `path label` list file (image_folder), under data_dir
+      "path": Key("", rules.Text()),
+      # image_folder: auxiliary class names, one per line, in label order
+      "names_file": Key("", rules.Text()),
+      # dataset_classes: names of the dataset's classes that become auxiliary
+      "classes": Key((), rules.Items(rules.Text(nonempty=True))),
+      # JSON {aux name: [target names]}; empty = mine from the names
+      "parents_file": Key("", rules.Text()),
+      # mine_neighbors: at most k auxiliary neighbours per target (official 8)
+      "mining_k": Key(8, rules.COUNT),
+      # cosine of MiniLM name embeddings (ltjax.granularity.mining)
+      "min_similarity": Key(0.5, _COSINE),
+      # "minilm": the class names' text embeddings (the `mining` extra); "pixel_prototypes":
+      # the classes' mean images (for names without meaning, e.g. digits)
+      "mining_embedder": Key("minilm", rules.Choice(("minilm", "pixel_prototypes"))),
+      # control: targets' neighbour rows permuted (a derangement)
+      "shuffle_parents": Key(False, rules.Flag()),
+      "shuffle_seed": Key(0, rules.SEED),
+      # images per auxiliary class and epoch, redrawn every epoch
+      "cap": Key(50, rules.COUNT),
+      # draw the cap with replacement (the official iNaturalist code)
+      "cap_replace": Key(False, rules.Flag()),
+      # keep only the first n images of each auxiliary class (0 = all)
+      "limit_per_class": Key(0, rules.NON_NEGATIVE_INT),
+      "silencing": Key("neighbors_and_aux",
+                       rules.Choice(("none", "neighbors", "neighbors_and_aux"))),
+      # Image-level filter (ltjax.granularity.filtering): keep an auxiliary image when its
+      # cosine similarity to a parent's prototype lies in [filter_low, filter_high]. Features
+      # from a finished run's model (filter_workdir) or a user's .npz (filter_features); off
+      # when both are empty. Defaults: the paper's DINOv2 thresholds (secondary sources).
+      "filter_workdir": Key("", rules.Text()),
+      "filter_features": Key("", rules.Text()),
+      "filter_low": Key(0.7, _COSINE),
+      "filter_high": Key(0.98, _COSINE),
+  }
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
-  """Raises ValueError naming the key and the fix for a bad `config.aux` (and its loss)."""
+  """Raises ValueError naming the keys and the fix for a bad combination in `config.aux`
+  (each key's own rule is checked before)."""
   ac = config.aux
-  checks.choice(ac.source, ("", "arrays", "image_folder", "dataset_classes"), "aux.source")
-  checks.choice(ac.silencing, ("none", "neighbors", "neighbors_and_aux"), "aux.silencing")
-  checks.choice(ac.mining_embedder, ("minilm", "pixel_prototypes"), "aux.mining_embedder")
   if config.dataset.exclude_classes and ac.source == "dataset_classes":
     raise ValueError("set either dataset.exclude_classes or aux.classes with "
                      "aux.source='dataset_classes', not both")
+  if ac.filter_low > ac.filter_high:
+    raise ValueError(f"config.aux.filter_low ({ac.filter_low}) must not exceed "
+                     f"config.aux.filter_high ({ac.filter_high})")
   if not ac.source:
     return
   if config.loss.name != "neighbor_silencing":
     raise ValueError("auxiliary classes (aux.source set) train with "
                      "loss.name='neighbor_silencing' (aux.silencing='none' for no silencing), "
                      f"not {config.loss.name!r}")
-  if ac.cap < 1:
-    raise ValueError(f"config.aux.cap must be >= 1, got {ac.cap}")
   if config.sampler != "instance":
     raise ValueError("with auxiliary classes the sampler is 'instance' (the official code "
                      "samples uniformly; the prior balances): set sampler='instance'")

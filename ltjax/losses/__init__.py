@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from ltjax.core import plugins
+from ltjax.core import rules
 from ltjax.losses.classification import cross_entropy
 from ltjax.losses.classification import weighted_mean
 from ltjax.losses.long_tail import adjust_logits_posthoc
@@ -66,14 +67,14 @@ class LossSpec:
     drw_epoch: the (0-based) epoch deferred re-weighting starts.
   """
 
-  name: str = "ce"
-  focal_gamma: float = 1.0
-  ldam_max_margin: float = 0.5
-  ldam_scale: float = 30.0
-  la_tau: float = 1.0
-  reweight: str = "none"
-  cb_beta: float = 0.9999
-  drw_epoch: int = 160
+  name: str = rules.field("ce", rules.Choice(lambda: sorted(OBJECTIVES)))
+  focal_gamma: float = rules.field(1.0, rules.NON_NEGATIVE)
+  ldam_max_margin: float = rules.field(0.5, rules.POSITIVE)
+  ldam_scale: float = rules.field(30.0, rules.POSITIVE)
+  la_tau: float = rules.field(1.0, rules.REAL)
+  reweight: str = rules.field("none", rules.Choice(REWEIGHTS))
+  cb_beta: float = rules.field(0.9999, rules.UNIT_OPEN)
+  drw_epoch: int = rules.field(160, rules.NON_NEGATIVE_INT)
 
   @classmethod
   def from_config(cls, loss_config) -> "LossSpec":

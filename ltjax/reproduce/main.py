@@ -21,6 +21,7 @@ from absl import flags
 from absl import logging
 
 import ltjax.methods  # pylint: disable=unused-import  (registers the installed method rooms)
+from ltjax.core import cli
 from ltjax.reproduce import rows as rows_lib
 from ltjax.reproduce import spec
 from ltjax.reproduce import tables
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
   sharding.maybe_initialize_distributed()
   from ltjax.reproduce import runner  # pylint: disable=g-import-not-at-top
   from ltjax.reproduce import table as table_lib  # pylint: disable=g-import-not-at-top
-  try:
+  with cli.user_errors_as_one_sentence("ltjax.reproduce"):
     repro = runner.Reproduction(tables.load(args.table), args.workdir,
                                 list(range(args.seeds)), args.schedule, overrides,
                                 [s for s in args.only.split(",") if s] or None)
@@ -75,11 +76,6 @@ def main(argv: list[str] | None = None) -> dict:
     if not args.table_only:
       repro.run(after_each=lambda: table_lib.write(repro, command))
     table = table_lib.write(repro, command)
-  except ltjax_main.USER_ERRORS as e:
-    if os.environ.get("LTJAX_TRACEBACK"):
-      raise
-    print(f"ltjax.reproduce: error: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
-    sys.exit(1)
   with open(os.path.join(repro.workdir, "table.md"), encoding="utf-8") as f:
     print("\n" + f.read(), flush=True)
   print(f"table written to {os.path.join(repro.workdir, 'table.md')} (+ table.json, table.png)",

@@ -24,6 +24,7 @@ import jax
 import ml_collections
 
 from ltjax import config as config_lib
+from ltjax.config import keys as config_keys
 from ltjax.reproduce import rows as rows_lib
 from ltjax.reproduce import spec
 from ltjax.runs import results as results_lib
@@ -31,6 +32,10 @@ from ltjax.train import members as members_lib
 
 FAILURES = "failures.json"
 TIMINGS = "timings.json"
+# Config sections that shape training but never the data a run loads (a cache key of the
+# data's hash; leaving a data key in only costs a rebuild).
+_TRAINING_ONLY_SECTIONS = ("seed", "sampler", "augment", "model", "loss", "optimizer", "train",
+                           "population", "debug", "stage")
 
 
 def _stage_entry(stage: str):
@@ -49,6 +54,17 @@ def read_json(path: str, default):
     return default
   with open(path, encoding="utf-8") as f:
     return json.load(f)
+
+
+def _check_overrides(overrides: list[tuple[str, str]]) -> None:
+  """Each command-line override names a config key and holds a value of that key's rule,
+  checked once before any run starts (otherwise every row would fail with the same error)."""
+  rules = config_lib.key_rules()
+  for key, value in overrides:
+    config = config_lib.default_config()  # every row's config starts from it: same keys
+    rows_lib.set_key(config, key, value)
+    if key in rules:
+      rules[key].check(config_keys.get_key(config, key), key)
 
 
 @dataclasses.dataclass
@@ -70,9 +86,11 @@ class Reproduction:
       raise ValueError(f"table {table.name} declares no short schedule; use full or smoke")
     self.table, self.workdir, self.seeds = table, os.path.abspath(workdir), list(seeds)
     self.schedule, self.cli_overrides = schedule, list(cli_overrides)
+    _check_overrides(self.cli_overrides)
     self.rows = self._with_dependencies(only)
     self.failures: dict[str, str] = read_json(os.path.join(self.workdir, FAILURES), {})
     self.timings: dict[str, Any] = read_json(os.path.join(self.workdir, TIMINGS), {})
+    self._data_hashes: dict[str, str] = {}
 
   def _with_dependencies(self, only: list[str] | None) -> list[spec.Row]:
     wanted = set(only or [r.name for r in self.table.rows])
@@ -99,10 +117,11 @@ class Reproduction:
     path = os.path.join(self.run_dir(row, seed), "results.json")
     if not os.path.exists(path):
       return False
-    saved = read_json(path, {}).get("config") or {}
-    changes = config_lib.fingerprint_changes(
-        config_lib.run_identity(saved),
-        config_lib.run_identity(self.config(self.table.row(row), seed)))
+    results = read_json(path, {})
+    saved = results.get("config") or {}
+    config = self.config(self.table.row(row), seed)
+    changes = config_lib.fingerprint_changes(config_lib.run_identity(saved),
+                                             config_lib.run_identity(config))
     if changes:
       shown = "; ".join(f"{k}: {v['old']!r} there, {v['new']!r} here"
                         for k, v in list(changes.items())[:4])
@@ -111,7 +130,27 @@ class Reproduction:
                        f"config ({shown}{more}), so this {self.schedule}-schedule table would "
                        "show its numbers: use a fresh --workdir for this command, or delete "
                        f"{self.run_dir(row, seed)} to re-run it")
+    # The same config can load other data (another copy of the dataset files under the same
+    # keys): a training run records the hash of what it trained and tested on.
+    if "data_hash" in results and config.stage == "train":
+      here = self._data_hash(config)
+      if results["data_hash"] != here:
+        raise ValueError(f"{self._key(row, seed)} in {self.workdir} was trained on other data "
+                         f"than this command loads (content hash {results['data_hash']} there, "
+                         f"{here} here): point --config.dataset.data_dir at the files it was "
+                         "trained on, use a fresh --workdir, or delete "
+                         f"{self.run_dir(row, seed)} to re-run it")
     return True
+
+  def _data_hash(self, config: ml_collections.ConfigDict) -> str:
+    """`DatasetSplits.content_hash` of the data `config` trains on, built once per data setup
+    (the sections that only shape training are left out of the cache key)."""
+    tree = {k: v for k, v in config.to_dict().items() if k not in _TRAINING_ONLY_SECTIONS}
+    key = json.dumps(tree, sort_keys=True, default=str)
+    if key not in self._data_hashes:
+      from ltjax.train import setup as setup_lib  # pylint: disable=g-import-not-at-top
+      self._data_hashes[key] = setup_lib.build_splits(config).content_hash()
+    return self._data_hashes[key]
 
   @staticmethod
   def _key(row: str, seed: int) -> str:

@@ -167,6 +167,8 @@ def markdown(table: dict[str, Any], command: str) -> str:
   lines = [f"# {table['title']}", "", f"Data: {table['data']}.", "",
            f"Schedule: {schedule}. Seeds: {table['seeds']} (mean ± sample std, ddof="
            f"{table['std_ddof']}); every run selected on validation, test evaluated once.",
+           *([results_lib.SMOKE_CAVEAT[0].upper() + results_lib.SMOKE_CAVEAT[1:] + "."]
+             if table["schedule"] == "smoke" else []),
            f"Written {table['written']}, commit {table['commit']}.", "",
            f"Command: `{command}`", "",
            "| row | seeds | val top-1 | test top-1 | many / medium / few | ECE | published "

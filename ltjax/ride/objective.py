@@ -9,6 +9,7 @@ import jax
 
 from ltjax import losses
 from ltjax.core import plugins
+from ltjax.core import rules
 from ltjax.ride import distill
 
 
@@ -22,9 +23,9 @@ class RideSettings:
     ride_reweight_factor: gamma of the temperature's re-weighting.
   """
 
-  ride_diversity_factor: float = -0.45
-  ride_base_temperature: float = 1.0
-  ride_reweight_factor: float = 0.05
+  ride_diversity_factor: float = rules.field(-0.45, rules.REAL)
+  ride_base_temperature: float = rules.field(1.0, rules.POSITIVE)
+  ride_reweight_factor: float = rules.field(0.05, rules.NON_NEGATIVE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,9 +44,9 @@ class DistillSettings:
     distill_times_experts: the reference multiplies the whole loss by the number of experts.
   """
 
-  distill_weight: float = 1.0
-  distill_temperature: float = 1.5
-  distill_times_experts: bool = True
+  distill_weight: float = rules.field(1.0, rules.NON_NEGATIVE)
+  distill_temperature: float = rules.field(1.5, rules.POSITIVE)
+  distill_times_experts: bool = rules.field(True, rules.Flag())
 
   @classmethod
   def from_config(cls, loss_config) -> "DistillSettings":

@@ -10,7 +10,7 @@ from ltjax.ride import router_stage
 RECORD = plugins.MethodRecord(
     name="ride",
     # Every member of a population learns from the same teacher.
-    sections=(plugins.Section("distill", config.section, config.validate, shared=True),),
+    sections=(plugins.Section("distill", config.section, shared=True),),
     loss_settings=(objective.RideSettings, objective.DistillSettings),
     objectives={"ride": objective.OBJECTIVE},
     stage2_methods={"ride_router": router_stage.ROUTER},

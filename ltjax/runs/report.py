@@ -23,6 +23,7 @@ import zipfile
 
 import numpy as np
 
+from ltjax.core import cli
 from ltjax.core import metrics
 from ltjax.runs import plots
 
@@ -246,11 +247,14 @@ def main(argv=None):
   parser.add_argument("workdirs", nargs="+")
   parser.add_argument("--out", required=True, help="output directory (index.md + PNGs)")
   args = parser.parse_args(argv)
-  try:
-    runs = [load_run(w) for w in args.workdirs]
-  except (OSError, ValueError) as e:  # a bad workdir: its one-line reason, no traceback
-    raise SystemExit(f"ltjax.report: error: {e}") from e
-  print(_write_report(runs, args.workdirs, args.out))
+  with cli.user_errors_as_one_sentence("ltjax.report"):
+    try:
+      runs = [load_run(w) for w in args.workdirs]
+    except OSError as e:  # a bad workdir (not only a missing one): its one-line reason
+      if cli.traceback_wanted():
+        raise
+      cli.fail("ltjax.report", f"{type(e).__name__}: {e}")
+    print(_write_report(runs, args.workdirs, args.out))
 
 
 if __name__ == "__main__":

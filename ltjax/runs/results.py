@@ -14,6 +14,16 @@ import numpy as np
 
 from ltjax.core import metrics as metrics_lib
 
+# Printed under the results of a `:smoke` run (`config.debug.smoke`) and in a smoke table.
+SMOKE_CAVEAT = ("note: a :smoke run (tiny model, 2 epochs of 3 steps): its numbers test the "
+                "plumbing, not the method")
+
+
+def is_smoke(config) -> bool:
+  """Whether a config (a ConfigDict or its dict) is a `:smoke` one (`config.debug.smoke`)."""
+  debug = config.get("debug") or {}
+  return bool(debug.get("smoke", False))
+
 
 def strict_json_payload(payload: Any) -> tuple[Any, dict[str, str]]:
   """`payload` with numpy scalars / arrays as Python values and every non-finite float as None.
@@ -137,3 +147,5 @@ def write_run_outputs(workdir: str, results: dict[str, Any], *, test_labels, pre
                           np.asarray(class_counts), results["test"]["per_class"], title)
   if show:
     print(format_table({k: results[k] for k in ("val", "test") if k in results}), flush=True)
+    if is_smoke(results.get("config") or {}):
+      print(SMOKE_CAVEAT, flush=True)

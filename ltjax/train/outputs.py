@@ -69,6 +69,9 @@ def write_results(setup: setup_lib.TrainSetup, workdir: str, split_results: dict
       "class_counts": setup.class_counts.tolist(),
       "split_sizes": {k: (0 if getattr(splits, k) is None else len(getattr(splits, k)))
                       for k in ("train", "val", "test")},
+      # What the run was trained and tested on (`DatasetSplits.content_hash`): `ltjax.reproduce`
+      # reuses a finished run only for the same data.
+      "data_hash": splits.content_hash(),
       "selection": config.train.select if splits.val is not None else "last",
       "selected_step": selected_step,
       "total_steps": setup.total_steps,

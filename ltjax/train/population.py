@@ -317,5 +317,7 @@ class PopulationRun:
     if jax.process_index() == 0:
       population_results.write(path, summary)
       print(population_results.format_table(summary), flush=True)
+      if results_lib.is_smoke(self.members[0].config):
+        print(results_lib.SMOKE_CAVEAT, flush=True)
       print(f"population results written to {path}", flush=True)
     return summary

@@ -103,6 +103,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       print(f"{workdir} holds this run, finished (selected step {done.get('selected_step')}): "
             "nothing to train. Its results:\n" + results_lib.format_table(
                 {k: done[k] for k in ("val", "test") if k in done}), flush=True)
+      if results_lib.is_smoke(config):
+        print(results_lib.SMOKE_CAVEAT, flush=True)
     return done
   if is_population:
     if members is None:

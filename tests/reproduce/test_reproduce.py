@@ -15,6 +15,7 @@ from ltjax.reproduce import runner
 from ltjax.reproduce import spec
 from ltjax.reproduce import table as table_lib
 from ltjax.reproduce import tables
+from ltjax.train import setup as setup_lib
 from tests.conftest import REPO
 
 
@@ -62,6 +63,7 @@ def test_digits_smoke_table_every_row_kind_survives_a_kill(tmp_path):
   assert (tmp_path / "table.png").stat().st_size > 0
   text = (tmp_path / "table.md").read_text()
   assert "NOT the paper's" in text and "| crt (on ce) | 1/1 |" in text
+  assert "numbers test the plumbing, not the method" in text
   # nothing finished is run again
   stamp = os.stat(run / "results.json").st_mtime
   proc = _reproduce(tmp_path)
@@ -155,16 +157,34 @@ def test_every_declared_table_resolves_its_rows(tmp_path, schedule):
         assert dep is None or any(r.name == dep for r in t.rows), (name, row.name, dep)
 
 
-def _fake_finished(repro, row, seed, change=None):
-  """A results.json for (row, seed) as this repro's config would write it, `change` applied."""
+def _fake_finished(repro, row, seed, change=None, data_hash=None):
+  """A results.json for (row, seed) as this repro's config would write it, `change` applied
+  (`data_hash`: the hash of the data it says it trained on)."""
   c = repro.config(repro.table.row(row), seed)
   for key, value in (change or {}).items():
     section, leaf = key.split(".")
     c[section][leaf] = value
   os.makedirs(repro.run_dir(row, seed))
+  extra = {} if data_hash is None else {"data_hash": data_hash}
   with open(os.path.join(repro.run_dir(row, seed), "results.json"), "w") as f:
-    json.dump({"config": c.to_dict(), "selected_step": 1,
+    json.dump({"config": c.to_dict(), "selected_step": 1, **extra,
                "test": {"top1": 0.5, "many": 0.5, "medium": 0.5, "few": 0.5, "ece": 0.1}}, f)
+
+
+def test_a_finished_run_on_other_data_is_not_reused(tmp_path):
+  """Same config, other data (another copy of the files under the same keys): refused."""
+  repro = runner.Reproduction(tables.load("digits_lt"), str(tmp_path / "a"), [0], "smoke", [],
+                              only=["ce"])
+  here = setup_lib.build_splits(repro.config(repro.table.row("ce"), 0)).content_hash()
+  _fake_finished(repro, "ce", 0, data_hash=here)
+  assert repro.finished("ce", 0) and repro.jobs() == []
+  other = runner.Reproduction(tables.load("digits_lt"), str(tmp_path / "b"), [0], "smoke", [],
+                              only=["ce"])
+  _fake_finished(other, "ce", 0, data_hash="0" * 20)
+  with pytest.raises(ValueError, match=rf"ce/seed0 .* was trained on other data than this "
+                     rf"command loads \(content hash 0{{20}} there, {here} here\): point "
+                     r"--config\.dataset\.data_dir at the files"):
+    other.jobs()
 
 
 def test_a_finished_run_of_another_schedule_is_not_reused(tmp_path):

@@ -30,41 +30,44 @@ def _copy(run, tmp_path, name="run"):
   return shutil.copytree(run, str(tmp_path / name))
 
 
-def _report_fails(workdirs, tmp_path, error, match):
-  """build_report and the CLI both refuse, with one line, and write nothing."""
+def _report_fails(workdirs, tmp_path, error, match, capsys):
+  """build_report and the CLI both refuse, the CLI with one sentence, and write nothing."""
   out = tmp_path / "out"
   with pytest.raises(error, match=match):
     report.build_report(workdirs, str(out))
-  with pytest.raises(SystemExit, match=r"^ltjax\.report: error: " + match) as info:
+  with pytest.raises(SystemExit) as info:
     report.main([*workdirs, "--out", str(out)])
-  assert "\n" not in str(info.value)
+  assert info.value.code == 1
+  sentence, hint = capsys.readouterr().err.strip().splitlines()
+  assert re.match(rf"^ltjax\.report: error: {error.__name__}: " + match, sentence)
+  assert hint == "(set LTJAX_TRACEBACK=1 for the traceback)"
   assert not out.exists()
 
 
-def test_missing_workdir(finished_run, tmp_path):
+def test_missing_workdir(finished_run, tmp_path, capsys):
   missing = str(tmp_path / "runs" / "ce")
   # The good workdir first: the bad one must still stop the report before it writes.
   _report_fails([finished_run, missing], tmp_path, FileNotFoundError,
                 rf"workdir {re.escape(missing)} does not exist: pass the --workdir of a "
-                r"finished ltjax run")
+                r"finished ltjax run", capsys)
 
 
-def test_workdir_without_results(finished_run, tmp_path):
+def test_workdir_without_results(finished_run, tmp_path, capsys):
   run = _copy(finished_run, tmp_path)
   os.remove(os.path.join(run, "results.json"))
   _report_fails([run], tmp_path, FileNotFoundError,
                 rf"{re.escape(run)}/results\.json not found: ltjax\.report needs finished "
-                rf"workdirs, and the run in {re.escape(run)} is not finished: {FINISH}")
+                rf"workdirs, and the run in {re.escape(run)} is not finished: {FINISH}", capsys)
 
 
-def test_truncated_results(finished_run, tmp_path):
+def test_truncated_results(finished_run, tmp_path, capsys):
   run = _copy(finished_run, tmp_path)
   path = os.path.join(run, "results.json")
   with open(path, "r+") as f:
     f.truncate(os.path.getsize(path) // 2)
   _report_fails([run], tmp_path, ValueError,
                 rf"{re.escape(path)} is not valid JSON \(JSONDecodeError: .*\): the results "
-                rf"of the run in {re.escape(run)} are damaged; {FINISH}")
+                rf"of the run in {re.escape(run)} are damaged; {FINISH}", capsys)
 
 
 @pytest.mark.parametrize("payload, lacking", [
@@ -72,7 +75,7 @@ def test_truncated_results(finished_run, tmp_path):
     ({"step": 3}, r"config, class_counts, test"),
     ("drop test.reliability", r"test\.reliability"),
 ])
-def test_results_of_another_shape(finished_run, tmp_path, payload, lacking):
+def test_results_of_another_shape(finished_run, tmp_path, payload, lacking, capsys):
   run = _copy(finished_run, tmp_path)
   path = os.path.join(run, "results.json")
   if payload == "drop test.reliability":
@@ -83,17 +86,17 @@ def test_results_of_another_shape(finished_run, tmp_path, payload, lacking):
     json.dump(payload, f)
   _report_fails([run], tmp_path, ValueError,
                 rf"{re.escape(path)} lacks {lacking}: not the results\.json of a finished "
-                rf"ltjax training or stage-2 run; {FINISH}")
+                rf"ltjax training or stage-2 run; {FINISH}", capsys)
 
 
-def test_damaged_test_predictions(finished_run, tmp_path):
+def test_damaged_test_predictions(finished_run, tmp_path, capsys):
   run = _copy(finished_run, tmp_path)
   path = os.path.join(run, "test_predictions.npz")
   with open(path, "r+b") as f:
     f.truncate(os.path.getsize(path) // 2)
   _report_fails([run], tmp_path, ValueError,
                 rf"cannot read {re.escape(path)} .*delete it \(the report then leaves out "
-                rf"the confusion picture\) or {FINISH}")
+                rf"the confusion picture\) or {FINISH}", capsys)
   os.remove(path)  # the fix the message gives
   text = open(report.build_report([run], str(tmp_path / "out"))).read()
   assert "confusion_head_to_tail.png" not in text and "per_class_accuracy.png" in text
@@ -106,8 +109,9 @@ def test_cli_prints_one_line_and_no_traceback(tmp_path):
                         check=False)
   assert proc.returncode == 1 and not os.path.exists(tmp_path / "out")
   lines = [line for line in proc.stderr.splitlines() if line.strip()]
-  assert lines == [f"ltjax.report: error: workdir {missing} does not exist: pass the "
-                   "--workdir of a finished ltjax run"], proc.stderr
+  assert lines == [f"ltjax.report: error: FileNotFoundError: workdir {missing} does not "
+                   "exist: pass the --workdir of a finished ltjax run",
+                   "(set LTJAX_TRACEBACK=1 for the traceback)"], proc.stderr
 
 
 def test_a_cut_metrics_line_is_skipped_and_said(finished_run, tmp_path, capsys):

@@ -17,6 +17,8 @@ from ltjax.core import evaluate
 from ltjax.core import optim
 from ltjax.data import arrays
 from ltjax.data import datasets
+from ltjax.runs import results as results_lib
+from ltjax.train import setup as setup_lib
 from ltjax.train import steps
 from tests.conftest import load_config
 
@@ -303,6 +305,11 @@ def test_rerunning_a_finished_run_says_so_and_prints_its_results(tmp_path, capsy
   again = train.train_and_evaluate(c, str(tmp_path))
   out = capsys.readouterr().out
   assert "holds this run, finished" in out and "nothing to train" in out and "test " in out
+  # A :smoke run says what its numbers are worth; a full config is not marked smoke.
+  assert results_lib.SMOKE_CAVEAT in out
+  assert not results_lib.is_smoke(load_config("configs/digits_lt/ce.py", None))
+  # results.json records the hash of the data it trained on (ltjax.reproduce compares it).
+  assert first["data_hash"] == setup_lib.build_splits(c).content_hash()
   assert again["test"]["top1"] == first["test"]["top1"]
   assert os.path.getmtime(tmp_path / "results.json") == mtime  # nothing re-evaluated
   # A missing feature cache is completed by the resume path (the advice of stage 2's errors).
