@@ -59,8 +59,9 @@ def _state_and_step(fc, dim=3, num_clusters=4):
 
 
 def test_step_loss_terms_by_hand():
-  fc = flow_training.FlowConfig(kind="coupling", lambda_lh=2.0, lambda_pur=0.5, lambda_bal=3.0,
-                                learning_rate=0.0)
+  fc = flow_training.FlowConfig(kind="coupling", lambda_lh=2.0, lambda_pur=0.5, lambda_bal=3.0)
+  # The metrics describe the loss at the parameters the step starts from, so the learning rate
+  # does not matter here (and 0 is not a valid one).
   flow, means, state, step = _state_and_step(fc)
   rng = np.random.RandomState(0)
   batch = {"anchor": rng.randn(8, 3).astype(np.float32),
