@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import ml_collections
 
-from ltjax.config import checks
 from ltjax.config.defaults import default_config
+from ltjax.core import rules
 
 DEMO_VARIANTS = ("targets", "aux_plain", "aux_silenced", "aux_shuffled")
 
@@ -32,7 +32,7 @@ def extrapolation_demo(c: ml_collections.ConfigDict, aux_classes: tuple[str, ...
   silenced; "aux_silenced" (c) + the auxiliary classes with the official silencing; and
   "aux_shuffled" (d) as (c) with the neighbour table's rows permuted among the targets.
   """
-  checks.choice(variant, DEMO_VARIANTS, "variant (the config argument)")
+  rules.Choice(DEMO_VARIANTS).check(variant, "variant (the config argument)")
   c.loss.name = "neighbor_silencing"
   c.loss.la_tau = 1.0
   if variant == "targets":

@@ -133,7 +133,7 @@ class Reproduction:
     # The same config can load other data (another copy of the dataset files under the same
     # keys): a training run records the hash of what it trained and tested on.
     if "data_hash" in results and config.stage == "train":
-      here = self._data_hash(config)
+      here = self.data_hash(config)
       if results["data_hash"] != here:
         raise ValueError(f"{self._key(row, seed)} in {self.workdir} was trained on other data "
                          f"than this command loads (content hash {results['data_hash']} there, "
@@ -142,7 +142,7 @@ class Reproduction:
                          f"{self.run_dir(row, seed)} to re-run it")
     return True
 
-  def _data_hash(self, config: ml_collections.ConfigDict) -> str:
+  def data_hash(self, config: ml_collections.ConfigDict) -> str:
     """`DatasetSplits.content_hash` of the data `config` trains on, built once per data setup
     (the sections that only shape training are left out of the cache key)."""
     tree = {k: v for k, v in config.to_dict().items() if k not in _TRAINING_ONLY_SECTIONS}

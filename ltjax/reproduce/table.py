@@ -26,6 +26,8 @@ def _seed_entry(results: dict[str, Any]) -> dict[str, Any]:
   entry = {"test": {k: results["test"][k] for k in ("top1", *BUCKETS, "ece")}}
   if "val" in results:
     entry["val_top1"] = results["val"]["top1"]
+  if "data_hash" in results:
+    entry["data_hash"] = results["data_hash"]
   if "routing" in results:
     r = results["routing"]
     entry["routing"] = {"mean_experts": r.get("mean_experts"),
@@ -77,6 +79,20 @@ def _check_mergeable(repro: runner_lib.Reproduction, other: dict[str, Any], path
                      "merge only tables of the same name, schedule and overrides")
 
 
+def _check_merged_data(repro: runner_lib.Reproduction, row: str, seed: str,
+                       entry: dict[str, Any], path: str) -> None:
+  """A merged training seed must have trained on the data this command loads: the same config
+  keys can point at another copy of the dataset files (a training run records their hash)."""
+  config = repro.config(repro.table.row(row), int(seed))
+  if "data_hash" not in entry or config.stage != "train":
+    return
+  here = repro.data_hash(config)
+  if entry["data_hash"] != here:
+    raise ValueError(f"--merge {path}: {row}/seed{seed} there was trained on other data than "
+                     f"this command loads (content hash {entry['data_hash']} there, {here} "
+                     "here): merge only tables run on the same dataset files")
+
+
 def merge(repro: runner_lib.Reproduction, path: str) -> int:
   """Folds the seeds of another table.json that this workdir lacks into `merged.json`
   (kept for later builds); returns how many seed results were taken."""
@@ -94,6 +110,7 @@ def merge(repro: runner_lib.Reproduction, path: str) -> int:
       if entry.get("from") == "merged" and not entry.get("origin"):
         continue
       if not repro.finished(row["name"], int(seed)):
+        _check_merged_data(repro, row["name"], seed, entry, path)
         merged.setdefault(row["name"], {})[seed] = entry | {
             "from": "merged", "origin": entry.get("origin") or os.path.abspath(path)}
         taken += 1

@@ -187,6 +187,26 @@ def test_a_finished_run_on_other_data_is_not_reused(tmp_path):
     other.jobs()
 
 
+def test_merge_refuses_a_seed_trained_on_other_data(tmp_path):
+  repro = runner.Reproduction(tables.load("digits_lt"), str(tmp_path / "here"), [0, 1], "smoke",
+                              [], only=["ce"])
+  here = repro.data_hash(repro.config(repro.table.row("ce"), 1))
+  seed = {"test": {"top1": 0.6, "many": 0.9, "medium": 0.5, "few": 0.2, "ece": 0.05},
+          "val_top1": 0.55, "from": "this workdir"}
+  for name, data_hash in (("same.json", here), ("other.json", "0" * 20)):
+    with open(tmp_path / name, "w") as f:
+      json.dump({"table": "digits_lt", "schedule": "smoke", "overrides": {},
+                 "rows": [{"name": "ce", "per_seed": {"1": seed | {"data_hash": data_hash}}}]},
+                f)
+  with pytest.raises(ValueError, match=rf"--merge .*other\.json: ce/seed1 there was trained on "
+                     rf"other data than this command loads \(content hash 0{{20}} there, {here} "
+                     r"here\): merge only tables run on the same dataset files"):
+    table_lib.merge(repro, str(tmp_path / "other.json"))
+  assert not os.path.exists(tmp_path / "here" / table_lib.MERGED)
+  assert table_lib.merge(repro, str(tmp_path / "same.json")) == 1
+  assert table_lib.collect(repro)["rows"][0]["per_seed"]["1"]["data_hash"] == here
+
+
 def test_a_finished_run_of_another_schedule_is_not_reused(tmp_path):
   smoke = runner.Reproduction(tables.load("digits_lt"), str(tmp_path), [0], "smoke",
                               [("train.num_epochs", "2")], only=["ce"])
