@@ -6,8 +6,12 @@ import os
 import pickle
 
 # Must happen before jax is imported anywhere: the tests exercise a 4-device `data` mesh.
+# The suite's programs are tiny and run a few steps, so compiling them costs far more than
+# running them: XLA's backend optimisation level 0 compiles about 3x faster on the CPU (the
+# results agree to float tolerance; the tests compare runs made under the same flags).
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                           " --xla_force_host_platform_device_count=4").strip()
+                           " --xla_force_host_platform_device_count=4"
+                           " --xla_backend_optimization_level=0").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # Many smoke runs compile the same small programs (eval steps, tiny models): share XLA's
 # persistent compilation cache across tests, workers and subprocesses.
