@@ -8,7 +8,7 @@ Recipe: `ltjax.granularity.recipes.extrapolation_vit_recipe("places_lt", "clip")
 input files). Backbone: OpenAI CLIP's ViT-B/16 image tower in timm layout, `clip_vitb_16.npz` under data_dir (linear head on the 768-d token; CLIP's text-initialised cosine head is not reproduced). Without auxiliary data, `--config.aux.source=` trains the
 same recipe as the BalCE baseline. Not reproduced: random erasing, drop-path and the classifier
 warm-up of the official scripts (README, category extrapolation).
-Reference: Paper: Places-LT numbers not recoverable (granularity.md §5); no released ViT script, hyperparameters are ImageNet-LT's.
+Reference: Paper: Places-LT numbers not recoverable (granularity.md §5). Settings: the official Places-LT launch script of this backbone (`OFFICIAL_RUNS` in ltjax.granularity.recipes).
 """
 
 from ltjax import config as config_lib

@@ -8,7 +8,7 @@ Recipe: `ltjax.granularity.recipes.extrapolation_vit_recipe("places_lt", "dinov2
 input files). Backbone: a DINOv2 ViT-B/14 checkpoint in timm layout, `dinov2_vitb_14.npz` under data_dir (its 37x37 position grid is resized to 16x16). Without auxiliary data, `--config.aux.source=` trains the
 same recipe as the BalCE baseline. Not reproduced: random erasing, drop-path and the classifier
 warm-up of the official scripts (README, category extrapolation).
-Reference: Paper: Places-LT numbers not recoverable (granularity.md §5); no released ViT script, hyperparameters are ImageNet-LT's.
+Reference: Paper: Places-LT numbers not recoverable (granularity.md §5). Settings: the official Places-LT launch script of this backbone (`OFFICIAL_RUNS` in ltjax.granularity.recipes).
 """
 
 from ltjax import config as config_lib

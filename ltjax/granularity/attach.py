@@ -22,14 +22,17 @@ def attach(splits, config) -> plugins.Attachment | None:
   aux_config, seed = config.aux, config.seed
   labels, num_targets = splits.train.labels, splits.num_targets
 
-  def epoch_pool(epoch):
-    return sampling.capped_epoch_indices(labels, num_targets, cap=aux_config.cap, seed=seed,
-                                         epoch=epoch, replace=aux_config.cap_replace)
+  neighbors = np.asarray(splits.extras["neighbors"], np.int32)
+  caps = {"cap": aux_config.cap, "keep_all_up_to": aux_config.keep_all_up_to}
 
-  prior = sampling.capped_counts(labels, splits.num_classes, num_targets, aux_config.cap)
+  def epoch_pool(epoch):
+    return sampling.capped_epoch_indices(labels, num_targets, seed=seed, epoch=epoch,
+                                         replace=aux_config.cap_replace, **caps)
+
+  prior = sampling.capped_counts(labels, splits.num_classes, num_targets, **caps)
   return plugins.Attachment(
       prior_counts=prior, epoch_pool=epoch_pool,
-      objective_inputs={"neighbors": np.asarray(splits.extras["neighbors"], np.int32),
+      objective_inputs={"neighbors": neighbors,
                         "silencing": aux_config.silencing})
 
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from ltjax.data import arrays
 from ltjax.granularity import mining
+from ltjax.granularity import sampling
 
 SOURCES = ("", "arrays", "image_folder", "dataset_classes")
 
@@ -204,15 +205,21 @@ def shuffled_table(table: AuxiliaryTable, seed: int) -> AuxiliaryTable:
   return AuxiliaryTable(table.neighbors[perm].copy(), f"shuffled ({table.source})")
 
 
-def describe(table: AuxiliaryTable, target_names, aux_names, aux_labels, cap: int
-             ) -> dict[str, Any]:
+def describe(table: AuxiliaryTable, target_names, aux_names, aux_labels, cap: int,
+             keep_all_up_to: int = 0) -> dict[str, Any]:
   """What results.json and the checkpoint's data position say about the auxiliary set."""
-  counts = np.bincount(np.asarray(aux_labels), minlength=len(aux_names))
+  t, m = len(target_names), len(aux_names)
+  counts = np.bincount(np.asarray(aux_labels), minlength=m)
+  per_epoch = sampling.capped_counts(np.asarray(aux_labels) + t, t + m, t, cap,
+                                     keep_all_up_to=keep_all_up_to)[t:]
   return {
-      "num_classes": len(aux_names),
+      "num_classes": m,
       "images_total": int(counts.sum()),
-      "images_per_epoch": int(np.minimum(counts, cap).sum()),
+      "images_per_epoch": int(per_epoch.sum()),
       "cap": int(cap),
+      "keep_all_up_to": int(keep_all_up_to),
+      # listed by no target (a mined table can leave some): capped and silencing as the rest
+      "unlisted_classes": int(m - len(np.unique(table.neighbors[table.neighbors >= 0]))),
       "table_source": table.source,
       "links": int((table.neighbors >= 0).sum()),
       "neighbors": table.named(target_names, aux_names),

@@ -98,7 +98,8 @@ def _attach(splits: datasets.DatasetSplits, config: ml_collections.ConfigDict, a
   if ac.filter_workdir or ac.filter_features:
     aux_split, filter_info = _filter_auxiliary(splits, config, aux_split, table.neighbors)
   aux_labels = np.asarray(aux_split.labels, np.int32) + t
-  info = auxiliary.describe(table, splits.class_names, aux_names, aux_split.labels, ac.cap)
+  info = auxiliary.describe(table, splits.class_names, aux_names, aux_split.labels, ac.cap,
+                            ac.keep_all_up_to)
   info["silencing"] = ac.silencing
   if filter_info:
     info["filter"] = filter_info

@@ -37,8 +37,12 @@ def section() -> dict:
       # control: targets' neighbour rows permuted (a derangement)
       "shuffle_parents": Key(False, rules.Flag()),
       "shuffle_seed": Key(0, rules.SEED),
-      # images per auxiliary class and epoch, redrawn every epoch
+      # images per epoch of a capped auxiliary class, redrawn every epoch
       "cap": Key(50, rules.COUNT),
+      # a listed auxiliary class with at most this many images keeps them all (the official
+      # rule: 21-100 images are kept whole; 0 caps every class above `cap`;
+      # ltjax.granularity.sampling)
+      "keep_all_up_to": Key(100, rules.NON_NEGATIVE_INT),
       # draw the cap with replacement (the official iNaturalist code)
       "cap_replace": Key(False, rules.Flag()),
       # keep only the first n images of each auxiliary class (0 = all)

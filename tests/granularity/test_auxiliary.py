@@ -167,3 +167,14 @@ def test_config_errors_name_the_fix():
   c.aux.silencing = "all"
   with pytest.raises(ValueError, match="aux.silencing"):
     config_lib.validate(c)
+
+
+def test_an_auxiliary_class_no_target_lists_is_counted_and_capped_like_the_rest():
+  # Targets "a", "b" both list auxiliary "x" (id 2); "y" (id 3) is nobody's neighbour.
+  table = auxiliary.AuxiliaryTable(np.array([[2], [2]], np.int32), "mined")
+  labels = np.repeat([0, 1], [200, 80])  # 200 images of x, 80 of y
+  info = auxiliary.describe(table, ["a", "b"], ["x", "y"], labels, cap=50, keep_all_up_to=100)
+  assert info["unlisted_classes"] == 1
+  assert info["images_per_epoch"] == 50 + 80  # y kept whole by the count rule, not by omission
+  info = auxiliary.describe(table, ["a", "b"], ["x", "y"], labels, cap=50, keep_all_up_to=0)
+  assert info["images_per_epoch"] == 50 + 50

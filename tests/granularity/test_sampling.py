@@ -42,3 +42,22 @@ def test_with_replacement_and_prior_counts():
   assert granularity.capped_counts(LABELS, 5, 2, cap=20).tolist() == [30, 3, 20, 20, 10]
   with pytest.raises(ValueError, match="cap"):
     granularity.capped_epoch_indices(LABELS, 2, cap=0)
+
+
+
+# The official cap rule on hand-made counts, one class per branch: 2 targets (300 and 7 images,
+# never capped), then auxiliary classes of 10 (<= 20: all), 20 (the boundary: all), 60 (21-100:
+# all; the old min(n, 50) kept 50), 100 (the boundary: all), 101 and 300 (> 100: 50).
+BRANCHES = np.repeat(np.arange(8), [300, 7, 10, 20, 60, 100, 101, 300])
+
+
+@pytest.mark.parametrize("replace", [False, True])
+def test_official_cap_rule_keeps_21_to_100_images_whole(replace):
+  kept = [300, 7, 10, 20, 60, 100, 50, 50]
+  assert granularity.capped_counts(BRANCHES, 8, 2, cap=50, keep_all_up_to=100).tolist() == kept
+  idx = granularity.capped_epoch_indices(BRANCHES, 2, cap=50, keep_all_up_to=100, seed=0,
+                                         epoch=0, replace=replace)
+  assert np.bincount(BRANCHES[idx], minlength=8).tolist() == kept
+  # keep_all_up_to=0 is the plain cap min(n, 50).
+  assert granularity.capped_counts(BRANCHES, 8, 2, cap=50).tolist() == [
+      300, 7, 10, 20, 50, 50, 50, 50]

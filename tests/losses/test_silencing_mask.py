@@ -26,6 +26,8 @@ def test_neighbors_variant():
 
 def test_neighbors_and_aux_variant():
   rows = _rows(losses.silencing_mask(LABELS, NEIGHBORS, 6, "neighbors_and_aux"))
+  # Auxiliary 5 is nobody's neighbour (a mined table can leave one): ltjax lets it silence the
+  # other auxiliary classes like any auxiliary sample, on purpose (granularity.sampling).
   assert rows == [[3, 4], [4], [], [0, 4, 5], [0, 1, 3, 5], [3, 4]]
 
 
