@@ -39,7 +39,7 @@ def section() -> dict:
       "shuffle_seed": Key(0, rules.SEED),
       # images per epoch of a capped auxiliary class, redrawn every epoch
       "cap": Key(50, rules.COUNT),
-      # a listed auxiliary class with at most this many images keeps them all (the official
+      # an auxiliary class with at most this many images keeps them all (the official
       # rule: 21-100 images are kept whole; 0 caps every class above `cap`;
       # ltjax.granularity.sampling)
       "keep_all_up_to": Key(100, rules.NON_NEGATIVE_INT),
