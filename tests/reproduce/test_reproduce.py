@@ -256,3 +256,15 @@ def test_table_only_into_a_new_workdir_writes_an_empty_table(tmp_path):
                               only=["ce"])
   table = table_lib.write(repro, "test")
   assert table["rows"][0]["seeds_done"] == [] and (tmp_path / "new" / "table.md").exists()
+
+
+@pytest.mark.parametrize("name", ["extrapolation_imagenet_lt", "extrapolation_inat2018",
+                                  "extrapolation_places_lt"])
+def test_vit_extrapolation_tables_pair_each_recipe_with_its_baseline(tmp_path, name):
+  repro = runner.Reproduction(tables.load(name), str(tmp_path), [0], "full", [])
+  configs = {r.name: repro.config(r, 0) for r in repro.rows}
+  for init in ("scratch", "dinov2", "clip"):
+    with_aux, baseline = configs[f"{init}_extrapolation"], configs[f"{init}_baseline"]
+    assert with_aux.aux.source == "image_folder" and baseline.aux.source == ""
+    assert with_aux.model.name == baseline.model.name
+    assert with_aux.optimizer.learning_rate == baseline.optimizer.learning_rate

@@ -19,6 +19,9 @@ _TABLES = {
     "imagenet_lt": ("ltjax.reproduce.tables.imagenet_lt", "TABLE"),
     "extrapolation_digits": ("ltjax.reproduce.tables.extrapolation", "DIGITS"),
     "extrapolation_cifar10": ("ltjax.reproduce.tables.extrapolation", "CIFAR10"),
+    "extrapolation_imagenet_lt": ("ltjax.reproduce.tables.extrapolation_vit", "IMAGENET_LT"),
+    "extrapolation_inat2018": ("ltjax.reproduce.tables.extrapolation_vit", "INAT2018"),
+    "extrapolation_places_lt": ("ltjax.reproduce.tables.extrapolation_vit", "PLACES_LT"),
     "dlsa_digits": ("ltjax.reproduce.tables.dlsa", "DIGITS"),
 }
 NAMES = tuple(_TABLES)
