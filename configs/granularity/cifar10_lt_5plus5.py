@@ -9,7 +9,8 @@ target test images; val: 100 per target class from the unused train images (clas
 
   python -m ltjax.main --config configs/granularity/cifar10_lt_5plus5.py:aux_silenced \
       --workdir runs/extrap_c10_silenced --config.dataset.data_dir=../shared/data
-  # variants: targets (a) | aux_plain (b) | aux_silenced (c) | aux_shuffled (d)
+  # variants: targets (a) | aux_plain (b) | aux_silenced (c) | aux_shuffled (d) |
+  #   aux_neighbors (c'), the official ImageNet-LT / Places-LT silencing
   # smoke test (seconds): --config configs/granularity/cifar10_lt_5plus5.py:aux_silenced,smoke
   # all four variants x 3 seeds: python -m ltjax.reproduce extrapolation_cifar10 --workdir runs/extrap_c10 --config.dataset.data_dir=DIR
 

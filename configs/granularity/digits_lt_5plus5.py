@@ -7,7 +7,8 @@ mean images (`aux.mining_embedder = "pixel_prototypes"`), one neighbour per targ
 
   python -m ltjax.main --config configs/granularity/digits_lt_5plus5.py:aux_silenced \
       --workdir runs/extrap_digits_silenced
-  # variants: targets (a) | aux_plain (b) | aux_silenced (c) | aux_shuffled (d)
+  # variants: targets (a) | aux_plain (b) | aux_silenced (c) | aux_shuffled (d) |
+  #   aux_neighbors (c'), the official ImageNet-LT / Places-LT silencing
   # smoke test (seconds): --config configs/granularity/digits_lt_5plus5.py:aux_silenced,smoke
   # all four variants x 3 seeds: python -m ltjax.reproduce extrapolation_digits --workdir runs/extrap_digits
 

@@ -10,7 +10,7 @@ import ml_collections
 from ltjax.config.defaults import default_config
 from ltjax.core import rules
 
-DEMO_VARIANTS = ("targets", "aux_plain", "aux_silenced", "aux_shuffled")
+DEMO_VARIANTS = ("targets", "aux_plain", "aux_silenced", "aux_shuffled", "aux_neighbors")
 
 
 def split_variant_arg(arg: str | None, default: str) -> tuple[str, str | None]:
@@ -32,7 +32,10 @@ def extrapolation_demo(c: ml_collections.ConfigDict, aux_classes: tuple[str, ...
   Every variant trains the same target images with the logit-adjusted softmax (tau 1):
   "targets" (a) over the target classes only; "aux_plain" (b) + the auxiliary classes, nothing
   silenced; "aux_silenced" (c) + the auxiliary classes with the official silencing; and
-  "aux_shuffled" (d) as (c) with the neighbour table's rows permuted among the targets.
+  "aux_shuffled" (d) as (c) with the neighbour table's rows permuted among the targets;
+  "aux_neighbors" (c') as (c) with the `neighbors` variant, which the official ImageNet-LT and
+  Places-LT launch scripts use (the ResNet-from-scratch ones, the closest setting to these small
+  CNNs, included); (c) is the `neighbors_and_aux` of the iNaturalist scripts.
   """
   rules.Choice(DEMO_VARIANTS).check(variant, "variant (the config argument)")
   c.loss.name = "neighbor_silencing"
@@ -43,7 +46,8 @@ def extrapolation_demo(c: ml_collections.ConfigDict, aux_classes: tuple[str, ...
   else:
     c.aux.source = "dataset_classes"
     c.aux.classes = tuple(aux_classes)
-  c.aux.silencing = "none" if variant == "aux_plain" else "neighbors_and_aux"
+  c.aux.silencing = {"aux_plain": "none", "aux_neighbors": "neighbors"}.get(
+      variant, "neighbors_and_aux")
   c.aux.shuffle_parents = variant == "aux_shuffled"
   return c
 

@@ -48,3 +48,12 @@ def test_the_readme_table_is_the_official_runs():
   assert set(rows) == set(recipes.OFFICIAL_RUNS)
   for key, run in recipes.OFFICIAL_RUNS.items():
     assert rows[key] == (run.script, run.silencing, run.tau, run.blr, run.batch), key
+
+
+@pytest.mark.parametrize("variant,silencing,shuffled", [
+    ("aux_plain", "none", False), ("aux_silenced", "neighbors_and_aux", False),
+    ("aux_shuffled", "neighbors_and_aux", True), ("aux_neighbors", "neighbors", False)])
+def test_demo_variants_pick_their_silencing(variant, silencing, shuffled):
+  for path in ("configs/granularity/digits_lt_5plus5.py", "configs/granularity/cifar10_lt_5plus5.py"):
+    c = load_config(path, variant)
+    assert (c.aux.silencing, c.aux.shuffle_parents) == (silencing, shuffled), path
