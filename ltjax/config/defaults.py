@@ -133,6 +133,9 @@ def _model() -> dict:
       # A pretrained checkpoint for the backbone (ViTs: big_vision or timm .npz layouts, see
       # ltjax.models.vit_checkpoint); the head is re-initialised for this run's classes.
       "pretrained": Key("", rules.Text()),
+      # ViTs: stochastic depth's largest rate (timm's drop_path_rate: block i of L drops its
+      # residual branches with rate * i / (L - 1), per sample, training only). 0 = off.
+      "drop_path": Key(0.0, rules.Number(lo=0, hi=1, hi_open=True)),
       # Compute dtype: "bfloat16" runs convolutions / matmuls in bf16 while parameters,
       # optimizer state, BatchNorm statistics, logits and the loss stay float32 (master
       # weights). bf16 needs no loss scaling (float32's exponent range).
@@ -172,6 +175,13 @@ def _optimizer() -> dict:
       "decay_epochs": Key((160, 180), rules.Items(rules.NON_NEGATIVE_INT, increasing=True)),
       # lr = base * factor from that epoch on
       "decay_factors": Key((0.01, 0.0001), rules.Items(rules.POSITIVE)),
+      # "cosine" ends at this lr (MAE's min_lr).
+      "min_lr": Key(0.0, rules.NON_NEGATIVE),
+      # Only the head ("head", "fc_norm") trains for the first epochs of the warm-up, at lr
+      # x head_warmup_lr_scale; the rest then starts its own optimizer state and warm-up
+      # (the category-extrapolation code's clswarm / clswarm_scale). 0 = off.
+      "head_warmup_epochs": Key(0, rules.NON_NEGATIVE_INT),
+      "head_warmup_lr_scale": Key(1.0, rules.POSITIVE),
   }
 
 

@@ -85,12 +85,26 @@ def _validate_models(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f"model.normed_classifier=True: model {config.model.name!r} has no "
                      "cosine classifier; set it False or use one of "
                      f"{models.models_with_field('normed_classifier')}")
+  if config.model.drop_path > 0 and not models.has_field(config.model.name, "drop_path"):
+    raise ValueError(f"model.drop_path={config.model.drop_path}: model "
+                     f"{config.model.name!r} has no stochastic depth; set it 0 or use one of "
+                     f"{models.models_with_field('drop_path')}")
   check = losses.OBJECTIVES[config.loss.name].check
   if check is not None:
     check(config)
 
 
 def _validate_schedule(config: ml_collections.ConfigDict) -> None:
+  oc = config.optimizer
+  if oc.head_warmup_epochs and not (oc.head_warmup_epochs <= oc.warmup_epochs
+                                    and oc.head_warmup_epochs < config.train.num_epochs):
+    raise ValueError(f"config.optimizer.head_warmup_epochs={oc.head_warmup_epochs} must be at "
+                     f"most optimizer.warmup_epochs={oc.warmup_epochs} and below "
+                     f"train.num_epochs={config.train.num_epochs}: the head-only epochs are "
+                     "the start of the warm-up")
+  if oc.min_lr and oc.schedule != "cosine":
+    raise ValueError(f"config.optimizer.min_lr={oc.min_lr} is the end of the cosine schedule; "
+                     f"schedule={oc.schedule!r} does not read it (set it 0 or use 'cosine')")
   if len(config.optimizer.decay_epochs) != len(config.optimizer.decay_factors):
     raise ValueError("config.optimizer.decay_epochs and decay_factors must have equal length, "
                      f"got {tuple(config.optimizer.decay_epochs)} and "

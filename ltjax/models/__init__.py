@@ -37,6 +37,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "ride_resnext50": ride.ride_resnext50,
     "ride_resnet_tiny": ride.ride_resnet_tiny,
     "vit_b16": vit.vit_b16,
+    "vit_b16_mae": vit.vit_b16_mae,
     "vit_b14_dinov2": vit.vit_b14_dinov2,
     "vit_b16_clip": vit.vit_b16_clip,
     "vit_tiny": vit.vit_tiny,
@@ -96,6 +97,8 @@ def config_kwargs(model_config) -> dict[str, Any]:
       kwargs["reduced"] = model_config.reduced
   elif model_config.normed_classifier:
     kwargs["normed_classifier"] = True
+  if model_config.get("drop_path", 0.0) > 0:
+    kwargs["drop_path"] = float(model_config.drop_path)
   return kwargs
 
 

@@ -14,8 +14,9 @@ Two layouts of flat `.npz` files are read (chosen by their keys, or `layout=`):
   Linear weights (out, in) are transposed, the conv OIHW -> HWIO, and the fused qkv split into
   query / key / value heads.
 
-The head is re-initialised (a fine-tuning run has its own classes) unless `keep_head=True` and
-the shapes match. A different position grid (e.g. a 518 px DINOv2 or 384 px checkpoint into a
+The head (and MAE's `fc_norm`) is re-initialised (a fine-tuning run has its own classes, and
+MAE fine-tuning starts its global-pool norm afresh) unless `keep_head=True` and the shapes
+match. A different position grid (e.g. a 518 px DINOv2 or 384 px checkpoint into a
 224 px model) is resized bilinearly, the [CLS] position kept.
 """
 
@@ -33,7 +34,9 @@ import numpy as np
 
 LAYOUTS = ("auto", "big_vision", "timm")
 # Checkpoint entries with no counterpart in ltjax's ViT (MAE decoder, DINOv2 mask token).
-_IGNORED = re.compile(r"^(mask_token|decoder_.*|fc_norm\..*|head_drop.*)$")
+_IGNORED = re.compile(r"^(mask_token|decoder_.*|head_drop.*)$")
+# Initialised afresh by fine-tuning, like the head (MAE's global-pool `fc_norm`).
+_FRESH = ("head/", "fc_norm/")
 
 
 def _flat_params(params: Any) -> dict[str, np.ndarray]:
@@ -95,7 +98,8 @@ def _from_timm(arrays: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], li
   top = {"cls_token": "cls_token", "pos_embed": "pos_embed", "norm.weight": "norm/scale",
          "norm.bias": "norm/bias", "norm_pre.weight": "norm_pre/scale",
          "norm_pre.bias": "norm_pre/bias", "patch_embed.proj.bias": "patch_embed/bias",
-         "head.bias": "head/bias"}
+         "head.bias": "head/bias", "fc_norm.weight": "fc_norm/scale",
+         "fc_norm.bias": "fc_norm/bias"}
   for key, value in arrays.items():
     value = np.asarray(value)
     if key in top:
@@ -190,7 +194,7 @@ def load_pretrained(path: str, params: Any, *, layout: str = "auto",
   flat = _flat_params(params)
   out = {}
   for key, target in flat.items():
-    is_head = key.startswith("head/")
+    is_head = key.startswith(_FRESH)
     if is_head and not (keep_head and key in converted and
                         np.shape(converted[key]) == np.shape(target)):
       out[key] = np.asarray(target)

@@ -132,7 +132,8 @@ def build(config: ml_collections.ConfigDict, splits: datasets.DatasetSplits,
   abstract_params = jax.eval_shape(
       lambda r: model.init(r, jnp.zeros((1, *splits.test.image_shape)), train=False),
       init_rng)["params"]
-  tx = optim.build_optimizer(config.optimizer, schedule, abstract_params)
+  tx = optim.build_optimizer(config.optimizer, schedule, abstract_params,
+                             sampler.steps_per_epoch)
   init_fn = functools.partial(steps.init_state, model, tx, image_shape=splits.test.image_shape)
   # Initialise abstractly, then create the state directly with its (replicated) sharding.
   abstract_state = jax.eval_shape(init_fn, init_rng)

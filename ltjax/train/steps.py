@@ -91,7 +91,7 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation,
     def loss_fn(params):
       (logits, features), new_vars = model.apply(
           {"params": params, "batch_stats": state.batch_stats}, images, train=True,
-          mutable=["batch_stats"])
+          mutable=["batch_stats"], rngs={"dropout": jax.random.fold_in(rng, 3)})
       if targets is None:
         loss = objective(logits, features, batch["label"], epoch, **extras)
       else:

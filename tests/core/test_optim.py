@@ -108,3 +108,73 @@ def test_adamw_with_layer_decay_matches_torch_adamw_with_per_group_lr():
   for k in ref:
     for n in ref[k]:
       np.testing.assert_allclose(params[k][n], ref[k][n], rtol=1e-5, err_msg=f"{k}/{n}")
+
+
+def test_head_first_freezes_the_body_then_starts_its_adamw_afresh():
+  # The official clswarm: body `requires_grad=False` for the first C epochs (no update, no
+  # decay, no Adam state: torch's per-parameter step count starts when it first trains),
+  # the lr read at the global step. By hand, torch AdamW semantics per parameter.
+  oc = config_lib.default_config().optimizer
+  oc.name, oc.b1, oc.b2, oc.weight_decay, oc.layer_decay = "adamw", 0.9, 0.99, 0.05, 0.5
+  oc.head_warmup_epochs = 2
+  params = {"block0": {"w": jnp.array([[1.0, -2.0]])}, "head": {"w": jnp.array([[0.5, 0.25]]),
+                                                                "b": jnp.array([0.3])}}
+  schedule = lambda step: 0.1 * (step + 1)  # noqa: E731  (any step-dependent lr)
+  tx = optim.build_optimizer(oc, schedule, params, steps_per_epoch=1)
+  state = tx.init(params)
+  rng = np.random.RandomState(0)
+  ref = {k: {n: np.array(v) for n, v in d.items()} for k, d in params.items()}
+  m = {k: {n: 0 * v for n, v in d.items()} for k, d in ref.items()}
+  vv = {k: {n: 0 * v for n, v in d.items()} for k, d in ref.items()}
+  count = {"block0": 0, "head": 0}
+  scale = {"block0": 0.5, "head": 1.0}
+  for step in range(5):
+    g = {k: {n: jnp.asarray(rng.randn(*v.shape), jnp.float32) for n, v in d.items()}
+         for k, d in ref.items()}
+    updates, state = tx.update(g, state, params)
+    params = optax.apply_updates(params, updates)
+    for k in ref:
+      if k == "block0" and step < 2:
+        continue  # frozen: the weights, moments and step count stay as they are
+      count[k] += 1
+      t = count[k]
+      for n in ref[k]:
+        lr = schedule(step) * scale[k]
+        gn = np.array(g[k][n])
+        decay = 0.05 if ref[k][n].ndim > 1 else 0.0
+        ref[k][n] = ref[k][n] - lr * decay * ref[k][n]
+        m[k][n] = 0.9 * m[k][n] + 0.1 * gn
+        vv[k][n] = 0.99 * vv[k][n] + 0.01 * gn ** 2
+        mhat, vhat = m[k][n] / (1 - 0.9 ** t), vv[k][n] / (1 - 0.99 ** t)
+        ref[k][n] = ref[k][n] - lr * mhat / (np.sqrt(vhat) + 1e-8)
+    if step < 2:
+      np.testing.assert_array_equal(params["block0"]["w"], [[1.0, -2.0]])
+    for k in ref:
+      for n in ref[k]:
+        np.testing.assert_allclose(params[k][n], ref[k][n], rtol=1e-5, atol=1e-6,
+                                   err_msg=f"step {step}: {k}/{n}")
+
+
+def test_head_warmup_schedule_follows_the_official_lr_sched_by_hand():
+  # clswarm C = 3 of warm-up W = 5, clswarm_scale s = 60, base 1, 2 steps per epoch, per-step
+  # progress (step + 1) / 10: epochs < 3 at 60 * progress, then the warm-up restarts from 0
+  # at epoch 3: (progress - 0.6) / 0.4; the cosine from epoch 5 down to min_lr.
+  oc = config_lib.default_config().optimizer
+  oc.learning_rate, oc.schedule, oc.warmup_per_epoch = 1.0, "cosine", False
+  oc.warmup_epochs, oc.head_warmup_epochs, oc.head_warmup_lr_scale = 5, 3, 60.0
+  oc.min_lr = 0.01
+  lr = optim.learning_rate_schedule(oc, steps_per_epoch=2, num_epochs=15)
+  expect = {0: 6.0, 5: 36.0, 6: 0.25, 7: 0.5, 9: 1.0, 10: 1.0, 20: 0.505, 30: 0.01}
+  for step, value in expect.items():
+    assert float(lr(step)) == pytest.approx(value, rel=1e-5), step
+  oc.head_warmup_epochs = 6
+  with pytest.raises(ValueError, match="head_warmup_epochs=6 must be at most"):
+    optim.learning_rate_schedule(oc, steps_per_epoch=2, num_epochs=15)
+
+
+def test_head_first_needs_a_head():
+  oc = config_lib.default_config().optimizer
+  oc.name, oc.head_warmup_epochs = "adamw", 1
+  with pytest.raises(ValueError, match="needs a module named one of"):
+    optim.build_optimizer(oc, lambda s: 0.1, {"block0": {"w": jnp.ones((2, 2))}},
+                          steps_per_epoch=1)

@@ -19,7 +19,7 @@ _INPUT_SHAPES = {
 # Full-size RIDE variants: checked with eval_shape in tests/models/test_ride.py.
 _FULL_SIZE_RIDE = {"ride_cifar_resnet32", "ride_resnet50", "ride_resnext50"}
 # ViTs (LayerNorm; batch_stats only with the DINOv2 head norm): checked in tests/models/test_vit.py.
-_VIT = {"vit_b16", "vit_b14_dinov2", "vit_b16_clip", "vit_tiny"}
+_VIT = {"vit_b16", "vit_b16_mae", "vit_b14_dinov2", "vit_b16_clip", "vit_tiny"}
 
 
 def test_registry_names():

@@ -1,4 +1,5 @@
-"""ViT backbone: shapes, the ViT-B/16 parameter count, the zero-initialised head."""
+"""ViT backbone: shapes, the ViT-B/16 parameter count, the zero-initialised head, MAE's global
+pool and stochastic depth."""
 
 import jax
 import jax.numpy as jnp
@@ -58,3 +59,51 @@ def test_dinov2_and_clip_sizes_follow_from_vit_b16():
     shapes = jax.eval_shape(lambda m=model: m.init(jax.random.key(0),
                                                    jnp.zeros((1, 224, 224, 3))))
     assert sum(int(np.prod(s.shape)) for s in jax.tree.leaves(shapes["params"])) == count, name
+
+
+def test_mae_global_pool_is_fc_norm_of_the_patch_token_mean():
+  from ltjax.models import vit  # pylint: disable=g-import-not-at-top
+  x = jnp.asarray(np.random.RandomState(2).randn(3, 16, 16, 3), jnp.float32)
+  base = dict(num_classes=5, patch_size=4, width=32, depth=2, num_heads=2, mlp_dim=64)
+  model = vit.ViT(**base, pool="mean_fc_norm")
+  params = model.init(jax.random.key(0), x)["params"]
+  assert "fc_norm" in params and "norm" not in params  # MAE deletes the final norm
+  params["fc_norm"]["scale"] = params["fc_norm"]["scale"] * 2.0
+  params["fc_norm"]["bias"] = params["fc_norm"]["bias"] + 0.5
+  _, feats = model.apply({"params": params}, x)
+  mean = np.asarray(feats["tokens"][:, 1:].mean(1))  # the last block's tokens, no final norm
+  want = (mean - mean.mean(-1, keepdims=True)) / np.sqrt(mean.var(-1, keepdims=True) + 1e-6)
+  np.testing.assert_allclose(feats["pooled"], 2.0 * want + 0.5, rtol=1e-4, atol=1e-4)
+  # ViT-B/16 with MAE's head: fc_norm replaces the final norm, the count is unchanged.
+  shapes = jax.eval_shape(lambda: models.build_model("vit_b16_mae", 1000).init(
+      jax.random.key(0), jnp.zeros((1, 224, 224, 3))))
+  assert sum(int(np.prod(s.shape)) for s in jax.tree.leaves(shapes["params"])) == 86_567_656
+
+
+def test_drop_path_statistics_and_eval_identity():
+  from ltjax.models import vit  # pylint: disable=g-import-not-at-top
+  # Each sample's branch is kept with probability 1 - rate and rescaled: mean preserved.
+  y = jnp.ones((20000, 3, 4))
+  out = np.asarray(vit.drop_path(y, 0.25, jax.random.key(0)))
+  kept = out[:, 0, 0] > 0
+  assert abs(kept.mean() - 0.75) < 0.01
+  np.testing.assert_allclose(out[kept], 1.0 / 0.75, rtol=1e-6)
+  assert (out == out[:, :1, :1]).all()  # one draw per sample, shared by its tokens
+  assert abs(out.mean() - 1.0) < 0.02
+  x = jnp.asarray(np.random.RandomState(3).randn(4, 16, 16, 3), jnp.float32)
+  base = dict(num_classes=5, patch_size=4, width=32, depth=3, num_heads=2, mlp_dim=64)
+  plain, dropped = vit.ViT(**base), vit.ViT(**base, drop_path=0.5)
+  variables = plain.init(jax.random.key(0), x)
+  # Evaluation ignores drop_path; training draws from the "dropout" rng.
+  np.testing.assert_allclose(dropped.apply(variables, x)[1]["pooled"],
+                             plain.apply(variables, x)[1]["pooled"], rtol=1e-6)
+  a = dropped.apply(variables, x, train=True, rngs={"dropout": jax.random.key(1)})[1]
+  b = dropped.apply(variables, x, train=True, rngs={"dropout": jax.random.key(2)})[1]
+  assert not np.allclose(a["pooled"], b["pooled"])
+  # Rates rise linearly over the blocks from 0 (timm's linspace): the first block never drops.
+  np.testing.assert_allclose(vit.block_drop_rates(0.1, 12), np.linspace(0, 0.1, 12))
+  block0 = vit.EncoderBlock(2, 64, drop_path=0.0)
+  tokens = jnp.ones((2, 5, 32))
+  bv = block0.init(jax.random.key(0), tokens)
+  np.testing.assert_allclose(block0.apply(bv, tokens, train=True),
+                             block0.apply(bv, tokens, train=False), rtol=1e-6)

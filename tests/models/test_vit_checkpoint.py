@@ -163,3 +163,20 @@ def test_errors_name_the_key(tmp_path):
     vit_checkpoint.load_pretrained(path, fresh)
   with pytest.raises(ValueError, match="unknown checkpoint layout"):
     vit_checkpoint.load_pretrained(path, fresh, layout="keras")
+
+
+def test_mae_global_pool_model_keeps_its_fresh_fc_norm(tmp_path):
+  """An MAE / LiVT encoder into `pool="mean_fc_norm"`: every block weight loads, the encoder's
+  final norm is left out (MAE deletes it) and fc_norm stays freshly initialised, as the head."""
+  _, source = _params(0)
+  path = str(tmp_path / "mae.npz")
+  np.savez(path, **_to_timm(source))
+  model = vit.ViT(**BASE, pool="mean_fc_norm")
+  fresh = model.init(jax.random.key(1), jnp.zeros((1, 16, 16, 3)))["params"]
+  fresh["fc_norm"]["scale"] = fresh["fc_norm"]["scale"] + 0.25
+  loaded = vit_checkpoint.load_pretrained(path, fresh)
+  assert "norm" not in loaded
+  np.testing.assert_allclose(loaded["fc_norm"]["scale"], fresh["fc_norm"]["scale"])
+  for key in ("block0", "block1", "patch_embed"):
+    for a, b in zip(jax.tree.leaves(loaded[key]), jax.tree.leaves(source[key])):
+      np.testing.assert_allclose(a, b, rtol=1e-6)
