@@ -77,6 +77,15 @@ def test_weight_decay_mask_spares_biases_norms_and_embeddings():
   assert not mask["pos_embed"] and not mask["cls_token"]
 
 
+def _torch_adamw_step(w, m, v, g, lr, t, decay):
+  """One torch.optim.AdamW step (betas 0.9 / 0.99, eps 1e-8) of a parameter at its step t."""
+  w = w - lr * decay * w
+  m = 0.9 * m + 0.1 * g
+  v = 0.99 * v + 0.01 * g ** 2
+  mhat, vhat = m / (1 - 0.9 ** t), v / (1 - 0.99 ** t)
+  return w - lr * mhat / (np.sqrt(vhat) + 1e-8), m, v
+
+
 def test_adamw_with_layer_decay_matches_torch_adamw_with_per_group_lr():
   # torch.optim.AdamW(lr, betas=(0.9, 0.99), eps=1e-8, wd): w -= lr*wd*w, then the Adam step
   # with bias correction; a layer's group has lr * scale.
@@ -98,13 +107,9 @@ def test_adamw_with_layer_decay_matches_torch_adamw_with_per_group_lr():
     for k in ref:
       for n in ref[k]:
         lr = 0.1 * scale[k]
-        gn = np.array(g[k][n])
         decay = 0.05 if ref[k][n].ndim > 1 else 0.0
-        ref[k][n] = ref[k][n] - lr * decay * ref[k][n]
-        m[k][n] = 0.9 * m[k][n] + 0.1 * gn
-        vv[k][n] = 0.99 * vv[k][n] + 0.01 * gn ** 2
-        mhat, vhat = m[k][n] / (1 - 0.9 ** t), vv[k][n] / (1 - 0.99 ** t)
-        ref[k][n] = ref[k][n] - lr * mhat / (np.sqrt(vhat) + 1e-8)
+        ref[k][n], m[k][n], vv[k][n] = _torch_adamw_step(
+            ref[k][n], m[k][n], vv[k][n], np.array(g[k][n]), lr, t, decay)
   for k in ref:
     for n in ref[k]:
       np.testing.assert_allclose(params[k][n], ref[k][n], rtol=1e-5, err_msg=f"{k}/{n}")
@@ -140,13 +145,9 @@ def test_head_first_freezes_the_body_then_starts_its_adamw_afresh():
       t = count[k]
       for n in ref[k]:
         lr = schedule(step) * scale[k]
-        gn = np.array(g[k][n])
         decay = 0.05 if ref[k][n].ndim > 1 else 0.0
-        ref[k][n] = ref[k][n] - lr * decay * ref[k][n]
-        m[k][n] = 0.9 * m[k][n] + 0.1 * gn
-        vv[k][n] = 0.99 * vv[k][n] + 0.01 * gn ** 2
-        mhat, vhat = m[k][n] / (1 - 0.9 ** t), vv[k][n] / (1 - 0.99 ** t)
-        ref[k][n] = ref[k][n] - lr * mhat / (np.sqrt(vhat) + 1e-8)
+        ref[k][n], m[k][n], vv[k][n] = _torch_adamw_step(
+            ref[k][n], m[k][n], vv[k][n], np.array(g[k][n]), lr, t, decay)
     if step < 2:
       np.testing.assert_array_equal(params["block0"]["w"], [[1.0, -2.0]])
     for k in ref:
